@@ -1,0 +1,473 @@
+/*
+ * The userfaultfd backend.
+ *
+ * The range is a memfd mapping registered with userfaultfd in MISSING and
+ * WP modes. A dedicated fault-service thread reads fault messages and
+ * resolves each with UFFDIO_COPY of a small aligned window of pages
+ * (fault-around): the file's bytes inside its size, zeros beyond, disk
+ * reserved first. Every page is copied in write-protected; with
+ * UFFD_FEATURE_WP_ASYNC the kernel itself lifts the protection on the
+ * first store, without a message, and PAGEMAP_SCAN later lists exactly
+ * the pages stored into and re-protects them in one call. So stores cost
+ * nothing after the first touch and writeback writes only what changed.
+ *
+ * Pages are not resolved with UFFDIO_ZEROPAGE: it cannot install a page
+ * write-protected, and an unprotected page counts as stored into, so a
+ * load beyond the end of file would later grow the file.
+ *
+ * Write protection is armed per 2 MiB chunk, just before the first page of
+ * the chunk is populated: PAGEMAP_SCAN treats never-protected pages as
+ * written, and arming the whole reservation up front would allocate page
+ * tables for all of it.
+ *
+ * When disk cannot be reserved the faulting page is poisoned
+ * (UFFDIO_POISON): the touching thread gets SIGBUS, as with a plain
+ * mapping on a full disk, and the error becomes the mapping's sticky
+ * error. The next durable sync clears the poison so the page can be
+ * touched again.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bitmap.h"
+#include "growmap-internal.h"
+#include "uffd-compat.h"
+
+#define CHUNK_BYTES ((size_t)2 << 20)
+#define UFFD_MSG_BATCH 64
+
+/* Features the backend cannot work without; checked against UFFDIO_API. */
+#define UFFD_REQUIRED_FEATURES                                          \
+	(UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM | \
+	 UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_POISON)
+#define UFFD_REQUIRED_FEATURES_RDONLY (UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_POISON)
+
+struct uffd_backend {
+	int uffd;
+	int stop_fd;               /* eventfd: wakes the service thread to exit */
+	int pagemap_fd;            /* /proc/self/pagemap, for PAGEMAP_SCAN */
+	pthread_t thread;
+	bool thread_running;
+	size_t chunk_pages;
+	size_t nchunks;
+	uint64_t *armed_chunks;    /* chunks write-protected; set atomically */
+	uint64_t *poisoned;        /* pages failed at first touch; set atomically */
+	char *buf;                 /* fault-around window */
+};
+
+/*
+ * A userfaultfd from the system call, or from /dev/userfaultfd when the
+ * system call is refused (vm.unprivileged_userfaultfd=0 without
+ * CAP_SYS_PTRACE) and the device is accessible.
+ */
+static int uffd_create(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0)
+		return fd;
+	int err = errno;
+	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return err == ENOSYS ? -ENOSYS : -EPERM;
+	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	err = errno;
+	close(dev);
+	return fd >= 0 ? fd : -err;
+}
+
+/* Features this kernel offers: UFFDIO_API may be called once per
+ * descriptor, so ask on a throwaway one. */
+static int uffd_offered_features(uint64_t *features)
+{
+	int fd = uffd_create();
+	if (fd < 0)
+		return fd;
+	struct uffdio_api api = { .api = UFFD_API };
+	int r = ioctl(fd, UFFDIO_API, &api) < 0 ? -errno : 0;
+	close(fd);
+	*features = api.features;
+	return r;
+}
+
+static int uffd_ioctl_range(int uffd, unsigned long req, void *arg)
+{
+	for (;;) {
+		if (ioctl(uffd, req, arg) == 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static int wp_range(struct growmap *gm, size_t first, size_t count, __u64 mode)
+{
+	struct uffd_backend *ub = gm->backend;
+	struct uffdio_writeprotect wp = {
+		.range = { .start = (unsigned long)(gm->base + first * gm->page_size),
+			   .len = count * gm->page_size },
+		.mode = mode,
+	};
+	return uffd_ioctl_range(ub->uffd, UFFDIO_WRITEPROTECT, &wp);
+}
+
+/* Arms write protection on every chunk of pages [first, first + count)
+ * not armed yet. */
+static int arm_chunks(struct growmap *gm, size_t first, size_t count)
+{
+	struct uffd_backend *ub = gm->backend;
+	for (size_t chunk = first / ub->chunk_pages;
+	     chunk * ub->chunk_pages < first + count; chunk++) {
+		if (bitmap_test_atomic(ub->armed_chunks, chunk))
+			continue;
+		size_t start = chunk * ub->chunk_pages;
+		size_t n = gm->npages - start < ub->chunk_pages ? gm->npages - start
+								: ub->chunk_pages;
+		int r = wp_range(gm, start, n, UFFDIO_WRITEPROTECT_MODE_WP);
+		if (r < 0)
+			return r;
+		bitmap_set_atomic(ub->armed_chunks, chunk);
+	}
+	return 0;
+}
+
+/* Makes the faulting thread take SIGBUS for 'page' (and wakes it). */
+static void fail_page(struct growmap *gm, size_t page, int err)
+{
+	struct uffd_backend *ub = gm->backend;
+	unsigned long addr = (unsigned long)(gm->base + page * gm->page_size);
+	if (gm->writable) {
+		gm_record_error(gm, err);
+		/* POISON needs an empty PTE: drop the write-protect marker
+		 * without waking the thread yet. */
+		wp_range(gm, page, 1, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+	}
+	struct uffdio_poison po = { .range = { .start = addr, .len = gm->page_size } };
+	int r = uffd_ioctl_range(ub->uffd, UFFDIO_POISON, &po);
+	if (r == 0) {
+		bitmap_set_atomic(ub->poisoned, page);
+	} else {
+		struct uffdio_range wake = { .start = addr, .len = gm->page_size };
+		uffd_ioctl_range(ub->uffd, UFFDIO_WAKE, &wake);
+	}
+}
+
+/* Copies 'count' pages from the window buffer to 'first', skipping pages
+ * that another path made present meanwhile (EEXIST). */
+static int copy_pages(struct growmap *gm, size_t first, size_t count)
+{
+	struct uffd_backend *ub = gm->backend;
+	size_t ps = gm->page_size, done = 0;
+	bool skipped = false;
+	while (done < count * ps) {
+		struct uffdio_copy c = {
+			.dst = (unsigned long)(gm->base + first * ps + done),
+			.src = (unsigned long)(ub->buf + done),
+			.len = count * ps - done,
+			.mode = gm->writable ? UFFDIO_COPY_MODE_WP : 0,
+		};
+		if (ioctl(ub->uffd, UFFDIO_COPY, &c) == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (c.copy > 0) {          /* partial: carry on after it */
+			done += (size_t)c.copy;
+			continue;
+		}
+		if (errno == EEXIST) {
+			done += ps;
+			skipped = true;
+			continue;
+		}
+		if (errno == EAGAIN)       /* address space changing: retry */
+			continue;
+		return -errno;
+	}
+	if (skipped) {
+		struct uffdio_range wake = { .start = (unsigned long)(gm->base + first * ps),
+					     .len = count * ps };
+		uffd_ioctl_range(ub->uffd, UFFDIO_WAKE, &wake);
+	}
+	return 0;
+}
+
+/* Resolves a missing-page fault at 'page' together with the unpopulated
+ * pages around it inside its fault-around window. */
+static void resolve_fault(struct growmap *gm, size_t page)
+{
+	struct uffd_backend *ub = gm->backend;
+	pthread_mutex_lock(&gm->resolve_lock);
+	if (bitmap_test(gm->populated, page)) {
+		/* Raced with another fault on the same window. */
+		struct uffdio_range wake = { .start = (unsigned long)(gm->base + page * gm->page_size),
+					     .len = gm->page_size };
+		uffd_ioctl_range(ub->uffd, UFFDIO_WAKE, &wake);
+		pthread_mutex_unlock(&gm->resolve_lock);
+		return;
+	}
+	size_t w = gm->cfg.fault_around_pages;
+	size_t lo = page & ~(w - 1), hi = lo + w < gm->npages ? lo + w : gm->npages;
+	size_t first = page, end = page + 1;
+	while (first > lo && !bitmap_test(gm->populated, first - 1) &&
+	       !bitmap_test_atomic(ub->poisoned, first - 1))
+		first--;
+	while (end < hi && !bitmap_test(gm->populated, end) &&
+	       !bitmap_test_atomic(ub->poisoned, end))
+		end++;
+	size_t count = end - first;
+
+	int r = 0;
+	if (gm->writable) {
+		r = gm_reserve_disk(gm, page, &first, &count);
+		if (r == 0)
+			r = arm_chunks(gm, first, count);
+	}
+	if (r == 0)
+		r = gm_read_file(gm, first, count, ub->buf);
+	if (r == 0)
+		r = copy_pages(gm, first, count);
+	if (r == 0)
+		gm_note_populated(gm, first, count);
+	else if (r != -ESRCH)
+		fail_page(gm, page, r);
+	gm_stat_add(gm, faults, 1);
+	pthread_mutex_unlock(&gm->resolve_lock);
+}
+
+static void *service_main(void *arg)
+{
+	struct growmap *gm = arg;
+	struct uffd_backend *ub = gm->backend;
+	struct uffd_msg msgs[UFFD_MSG_BATCH];
+	struct pollfd pfd[2] = {
+		{ .fd = ub->uffd, .events = POLLIN },
+		{ .fd = ub->stop_fd, .events = POLLIN },
+	};
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & (POLLERR | POLLHUP))
+			break;
+		ssize_t n = read(ub->uffd, msgs, sizeof(msgs));
+		if (n < 0)
+			continue;  /* EAGAIN: another wake-up raced us */
+		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+			if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			char *addr = (char *)(uintptr_t)msgs[i].arg.pagefault.address;
+			if (addr < gm->base || addr >= gm->base + gm->reserve)
+				continue;
+			resolve_fault(gm, (size_t)(addr - gm->base) / gm->page_size);
+		}
+	}
+	return NULL;
+}
+
+/* Sets ub->uffd up with the features the mapping needs, or says which
+ * one this kernel lacks. */
+static int uffd_setup(struct growmap *gm, struct uffd_backend *ub)
+{
+	uint64_t offered = 0;
+	int r = uffd_offered_features(&offered);
+	if (r < 0)
+		return r;
+	uint64_t need = gm->writable ? UFFD_REQUIRED_FEATURES : UFFD_REQUIRED_FEATURES_RDONLY;
+	if ((offered & need) != need)
+		return -EOPNOTSUPP;
+	ub->uffd = uffd_create();
+	if (ub->uffd < 0)
+		return ub->uffd;
+	struct uffdio_api api = { .api = UFFD_API, .features = need };
+	if (ioctl(ub->uffd, UFFDIO_API, &api) < 0)
+		return -errno;
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)gm->base, .len = gm->reserve },
+		.mode = UFFDIO_REGISTER_MODE_MISSING |
+			(gm->writable ? UFFDIO_REGISTER_MODE_WP : 0),
+	};
+	if (ioctl(ub->uffd, UFFDIO_REGISTER, &reg) < 0)
+		return -errno;
+	uint64_t ioctls_needed = (1ULL << _UFFDIO_COPY) | (1ULL << _UFFDIO_WAKE) |
+				 (1ULL << _UFFDIO_POISON) |
+				 (gm->writable ? 1ULL << _UFFDIO_WRITEPROTECT : 0);
+	if ((reg.ioctls & ioctls_needed) != ioctls_needed)
+		return -EOPNOTSUPP;
+	if (gm->writable) {
+		ub->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		if (ub->pagemap_fd < 0)
+			return -errno;
+		/* PAGEMAP_SCAN arrived with WP_ASYNC but is a separate ioctl:
+		 * probe it on an empty range. */
+		struct pm_scan_arg probe = {
+			.size = sizeof(probe), .start = (unsigned long)gm->base,
+			.end = (unsigned long)gm->base, .category_mask = PAGE_IS_WRITTEN,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		if (ioctl(ub->pagemap_fd, PAGEMAP_SCAN, &probe) < 0)
+			return errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP : -errno;
+	}
+	return 0;
+}
+
+static void uffd_detach(struct growmap *gm)
+{
+	struct uffd_backend *ub = gm->backend;
+	if (ub->thread_running) {
+		uint64_t one = 1;
+		if (write(ub->stop_fd, &one, sizeof(one)) != sizeof(one))
+			abort();   /* an eventfd write of 1 cannot fail */
+		pthread_join(ub->thread, NULL);
+	}
+	if (ub->uffd >= 0) {
+		struct uffdio_range range = { .start = (unsigned long)gm->base,
+					      .len = gm->reserve };
+		ioctl(ub->uffd, UFFDIO_UNREGISTER, &range);
+		close(ub->uffd);
+	}
+	if (ub->stop_fd >= 0)
+		close(ub->stop_fd);
+	if (ub->pagemap_fd >= 0)
+		close(ub->pagemap_fd);
+	free(ub->armed_chunks);
+	free(ub->poisoned);
+	free(ub->buf);
+	free(ub);
+	gm->backend = NULL;
+}
+
+static int uffd_attach(struct growmap *gm)
+{
+	struct uffd_backend *ub = calloc(1, sizeof(*ub));
+	if (!ub)
+		return -ENOMEM;
+	ub->uffd = ub->stop_fd = ub->pagemap_fd = -1;
+	gm->backend = ub;
+	ub->chunk_pages = CHUNK_BYTES / gm->page_size;
+	ub->nchunks = (gm->npages + ub->chunk_pages - 1) / ub->chunk_pages;
+	ub->armed_chunks = bitmap_alloc(ub->nchunks);
+	ub->poisoned = bitmap_alloc(gm->npages);
+	ub->buf = aligned_alloc(gm->page_size, gm->cfg.fault_around_pages * gm->page_size);
+	if (!ub->armed_chunks || !ub->poisoned || !ub->buf)
+		return -ENOMEM;
+	int r = uffd_setup(gm, ub);
+	if (r < 0)
+		return r;
+	ub->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (ub->stop_fd < 0)
+		return -errno;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&ub->thread, NULL, service_main, gm);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		return -r;
+	ub->thread_running = true;
+	return 0;
+}
+
+/* PAGEMAP_SCAN over each run of armed chunks: pages stored into since the
+ * last scan are marked pending and write-protected again, atomically. */
+static int uffd_collect_written(struct growmap *gm, uint64_t *pending)
+{
+	struct uffd_backend *ub = gm->backend;
+	struct page_region regions[256];
+	size_t ps = gm->page_size;
+	for (size_t chunk = 0; chunk < ub->nchunks; chunk++) {
+		if (!bitmap_test_atomic(ub->armed_chunks, chunk))
+			continue;
+		size_t last = chunk;
+		while (last + 1 < ub->nchunks && bitmap_test_atomic(ub->armed_chunks, last + 1))
+			last++;
+		size_t end_page = (last + 1) * ub->chunk_pages;
+		if (end_page > gm->npages)
+			end_page = gm->npages;
+		unsigned long cur = (unsigned long)(gm->base + chunk * ub->chunk_pages * ps);
+		unsigned long end = (unsigned long)(gm->base + end_page * ps);
+		while (cur < end) {
+			struct pm_scan_arg arg = {
+				.size = sizeof(arg),
+				.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+				.start = cur, .end = end,
+				.vec = (unsigned long)regions, .vec_len = 256,
+				.category_mask = PAGE_IS_WRITTEN,
+				.return_mask = PAGE_IS_WRITTEN,
+			};
+			int n = ioctl(ub->pagemap_fd, PAGEMAP_SCAN, &arg);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			for (int i = 0; i < n; i++) {
+				size_t from = (regions[i].start - (unsigned long)gm->base) / ps;
+				size_t to = (regions[i].end - (unsigned long)gm->base) / ps;
+				for (size_t p = from; p < to; p++)
+					if (!bitmap_test_atomic(ub->poisoned, p))
+						bitmap_assign_range(pending, p, p + 1, true);
+			}
+			if (arg.walk_end <= cur)
+				break;
+			cur = arg.walk_end;
+		}
+		chunk = last;
+	}
+	return 0;
+}
+
+/* Empties pages from the memfd (they fault afresh) and re-arms their
+ * write protection, since a page with no marker counts as stored into. */
+static void uffd_discard_pages(struct growmap *gm, size_t from, size_t to)
+{
+	size_t ps = gm->page_size;
+	fallocate(gm->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		  (off_t)(from * ps), (off_t)((to - from) * ps));
+	struct uffd_backend *ub = gm->backend;
+	for (size_t c = from / ub->chunk_pages; c * ub->chunk_pages < to; c++) {
+		if (!bitmap_test_atomic(ub->armed_chunks, c))
+			continue;
+		size_t a = c * ub->chunk_pages > from ? c * ub->chunk_pages : from;
+		size_t b = (c + 1) * ub->chunk_pages < to ? (c + 1) * ub->chunk_pages : to;
+		wp_range(gm, a, b - a, UFFDIO_WRITEPROTECT_MODE_WP);
+	}
+}
+
+/* Clears poisoned pages so a later touch faults (and is tried) again. */
+static void uffd_recover_failed(struct growmap *gm)
+{
+	struct uffd_backend *ub = gm->backend;
+	size_t ps = gm->page_size;
+	pthread_mutex_lock(&gm->resolve_lock);
+	size_t from = 0, to;
+	while (bitmap_next_run(ub->poisoned, gm->npages, &from, &to)) {
+		madvise(gm->base + from * ps, (to - from) * ps, MADV_DONTNEED);
+		if (gm->writable && bitmap_test_atomic(ub->armed_chunks, from / ub->chunk_pages))
+			wp_range(gm, from, to - from, UFFDIO_WRITEPROTECT_MODE_WP);
+		bitmap_assign_range(ub->poisoned, from, to, false);
+		from = to;
+	}
+	pthread_mutex_unlock(&gm->resolve_lock);
+}
+
+const struct gm_backend_ops gm_uffd_ops = {
+	.name = "uffd",
+	.attach = uffd_attach,
+	.collect_written = uffd_collect_written,
+	.discard_pages = uffd_discard_pages,
+	.recover_failed = uffd_recover_failed,
+	.detach = uffd_detach,
+};

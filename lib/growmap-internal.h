@@ -1,0 +1,152 @@
+/*
+ * Internal structures shared by the region bookkeeping (growmap.c), the
+ * backends (backend-*.c), writeback (writeback.c) and configuration.
+ *
+ * Threads of one mapping:
+ *  - application threads touch the range and call the public API;
+ *  - the backend's fault-service thread (uffd) populates pages;
+ *  - the writeback thread owns the io_uring ring and does all file
+ *    writes, syncs and size changes; public calls hand it requests.
+ */
+#ifndef GROWMAP_INTERNAL_H
+#define GROWMAP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <liburing.h>
+
+#include "growmap.h"
+
+#define GM_INTERNAL __attribute__((visibility("hidden")))
+
+/* Largest reservation accepted: 64 TiB (x86-64 user space is 128 TiB). */
+#define GM_RESERVE_MAX ((size_t)1 << 46)
+
+enum gm_backend_kind {
+	GM_BACKEND_AUTO,
+	GM_BACKEND_UFFD,
+	GM_BACKEND_SIGNAL,
+};
+
+/* Tunables; see config.c for their environment variables and defaults. */
+struct gm_config {
+	enum gm_backend_kind backend;
+	size_t reserve;               /* bytes, default reservation */
+	unsigned writeback_interval_ms;
+	size_t dirty_limit_pages;     /* background writeback beyond this */
+	unsigned fault_around_pages;  /* power of two, 1..512 */
+	unsigned queue_depth;         /* io_uring entries */
+};
+
+GM_INTERNAL int gm_config_load(struct gm_config *cfg);
+
+struct growmap;
+
+/*
+ * What a backend provides. Region creation, disk reservation, file reads
+ * and writeback are shared; a backend decides how pages become present
+ * and how stores are noticed.
+ */
+struct gm_backend_ops {
+	const char *name;
+	/* Arm the range at gm->base (already mapped) and start serving faults. */
+	int (*attach)(struct growmap *gm);
+	/* Mark in 'pending' every page stored into since the last call and
+	 * re-arm tracking for them. Runs on the writeback thread. */
+	int (*collect_written)(struct growmap *gm, uint64_t *pending);
+	/* Drop pages [from, to) so they fault afresh. Caller holds resolve_lock. */
+	void (*discard_pages)(struct growmap *gm, size_t from, size_t to);
+	/* Make pages that failed at first touch touchable again.
+	 * Runs on the writeback thread after a durable sync. */
+	void (*recover_failed)(struct growmap *gm);
+	/* Stop serving faults and release backend resources. */
+	void (*detach)(struct growmap *gm);
+};
+
+GM_INTERNAL extern const struct gm_backend_ops gm_uffd_ops;
+
+/* Writeback state, owned by writeback.c. */
+struct gm_writeback {
+	pthread_t thread;
+	bool thread_running;
+	pthread_mutex_t lock;     /* guards the request fields below */
+	pthread_cond_t wake;      /* writeback thread waits here */
+	pthread_cond_t done;      /* sync callers wait here */
+	uint64_t requested;       /* durable syncs asked for */
+	uint64_t completed;       /* durable syncs finished */
+	int result;               /* result of the last durable sync */
+	bool stop;
+	bool kick;                /* dirty limit crossed */
+	bool exact_size_set;
+	off_t exact_size;
+	int start_result;         /* ring setup result, reported to open */
+	bool started;
+
+	/* Only the writeback thread touches these. */
+	struct io_uring ring;
+	bool ring_ready;
+	bool fixed_file;
+	uint64_t *pending;        /* stored into, not yet written */
+	uint64_t *unsynced;       /* written, not yet made durable */
+};
+
+struct growmap {
+	const struct gm_backend_ops *ops;
+	struct gm_config cfg;
+	unsigned flags;
+	bool writable;
+	int fd;                   /* our duplicate of the caller's fd */
+	int memfd;                /* the pages themselves (shmem) */
+	char *base;
+	size_t reserve;
+	size_t page_size;
+	size_t npages;
+	pid_t owner;              /* process that attached */
+	dev_t dev;
+	ino_t ino;
+	struct growmap *registry_next;
+	bool ofd_locked;
+
+	/* Offsets below data_size are read from the file when a page is
+	 * populated; above it the file has no data. Atomic. */
+	int64_t data_size;
+
+	/* Serialises page population (fault path) with discarding pages. */
+	pthread_mutex_t resolve_lock;
+	uint64_t *populated;      /* under resolve_lock */
+	uint64_t populated_since_writeback; /* atomic */
+
+	int sticky_error;         /* atomic; first error wins */
+
+	struct gm_writeback wb;
+
+	struct {                  /* atomic counters, see growmap_stats */
+		uint64_t faults, pages_populated, pages_written, write_batches,
+			 bytes_written, syncs, writeback_errors;
+	} stats;
+
+	void *backend;            /* backend private state */
+};
+
+#define gm_stat_add(gm, field, n) \
+	__atomic_fetch_add(&(gm)->stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* growmap.c: shared region services for backends. */
+GM_INTERNAL void gm_record_error(struct growmap *gm, int err);
+GM_INTERNAL int gm_reserve_disk(struct growmap *gm, size_t fault_page,
+				size_t *first, size_t *count);
+GM_INTERNAL int gm_read_file(struct growmap *gm, size_t first, size_t count,
+			     char *buf);
+GM_INTERNAL void gm_note_populated(struct growmap *gm, size_t first,
+				   size_t count);
+
+/* writeback.c */
+GM_INTERNAL int gm_writeback_start(struct growmap *gm);
+GM_INTERNAL int gm_writeback_sync(struct growmap *gm);
+GM_INTERNAL void gm_writeback_kick(struct growmap *gm);
+GM_INTERNAL void gm_writeback_set_size(struct growmap *gm, off_t size);
+GM_INTERNAL void gm_writeback_stop(struct growmap *gm);
+
+#endif

@@ -1,0 +1,399 @@
+/*
+ * Writeback: one thread per writable mapping owns the io_uring ring and
+ * does every file write, size change and fdatasync. Application threads
+ * ask it for a durable sync and wait; otherwise it wakes on an interval,
+ * or when the fault path reports the dirty limit crossed, and writes what
+ * was stored into without syncing.
+ *
+ * Two page bitmaps carry the state between passes:
+ *   pending  - stored into, not yet written to the file;
+ *   unsynced - written, but not yet covered by a successful fdatasync.
+ * A failed write leaves its pages pending; a failed fdatasync moves every
+ * unsynced page back to pending, because after a failed fsync Linux may
+ * have dropped the data it could not write and a retried fsync may falsely
+ * succeed. So nothing is marked durable until it is.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bitmap.h"
+#include "growmap-internal.h"
+
+/* Largest single write: long dirty runs are split so that one slow
+ * request does not hold the whole batch. */
+#define WB_MAX_WRITE ((size_t)8 << 20)
+
+struct wb_slot {
+	size_t first_page, npages;   /* what the slot covers, for the bitmaps */
+	size_t done;                 /* bytes written so far (short writes) */
+	bool busy;
+};
+
+struct wb_batch {
+	struct growmap *gm;
+	struct wb_slot *slots;
+	unsigned nslots;
+	unsigned inflight;
+	unsigned queued;             /* prepared, not yet submitted */
+	int first_error;
+};
+
+static void wb_prep_slot(struct wb_batch *b, unsigned idx)
+{
+	struct growmap *gm = b->gm;
+	struct gm_writeback *wb = &gm->wb;
+	struct wb_slot *s = &b->slots[idx];
+	size_t off = s->first_page * gm->page_size + s->done;
+	size_t len = s->npages * gm->page_size - s->done;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&wb->ring);
+	/* A free slot always has a free SQE: the ring holds nslots entries. */
+	if (wb->fixed_file) {
+		io_uring_prep_write(sqe, 0, gm->base + off, (unsigned)len, (__u64)off);
+		sqe->flags |= IOSQE_FIXED_FILE;
+	} else {
+		io_uring_prep_write(sqe, gm->fd, gm->base + off, (unsigned)len, (__u64)off);
+	}
+	io_uring_sqe_set_data64(sqe, idx);
+	b->queued++;
+}
+
+static int wb_submit(struct wb_batch *b)
+{
+	if (!b->queued)
+		return 0;
+	int r;
+	do
+		r = io_uring_submit(&b->gm->wb.ring);
+	while (r == -EINTR);
+	if (r < 0)
+		return r;
+	b->inflight += b->queued;
+	b->queued = 0;
+	gm_stat_add(b->gm, write_batches, 1);
+	return 0;
+}
+
+/* Reap one completion: finished slots update the bitmaps, short writes
+ * are resubmitted, failures keep their pages pending. */
+static int wb_reap_one(struct wb_batch *b)
+{
+	struct growmap *gm = b->gm;
+	struct io_uring_cqe *cqe;
+	int r;
+	do
+		r = io_uring_wait_cqe(&gm->wb.ring, &cqe);
+	while (r == -EINTR);
+	if (r < 0)
+		return r;
+	unsigned idx = (unsigned)io_uring_cqe_get_data64(cqe);
+	int res = cqe->res;
+	io_uring_cqe_seen(&gm->wb.ring, cqe);
+	b->inflight--;
+
+	struct wb_slot *s = &b->slots[idx];
+	size_t len = s->npages * gm->page_size;
+	if (res == -EAGAIN || res == -EINTR) {
+		wb_prep_slot(b, idx);
+		return 0;
+	}
+	if (res <= 0) {
+		int err = res < 0 ? res : -EIO;  /* no progress: treat as an I/O error */
+		if (!b->first_error)
+			b->first_error = err;
+		gm_record_error(gm, err);
+		s->busy = false;
+		return 0;
+	}
+	s->done += (size_t)res;
+	gm_stat_add(gm, bytes_written, res);
+	if (s->done < len) {
+		wb_prep_slot(b, idx);
+		return 0;
+	}
+	bitmap_assign_range(gm->wb.pending, s->first_page,
+			    s->first_page + s->npages, false);
+	bitmap_assign_range(gm->wb.unsynced, s->first_page,
+			    s->first_page + s->npages, true);
+	gm_stat_add(gm, pages_written, s->npages);
+	s->busy = false;
+	return 0;
+}
+
+static int wb_free_slot(struct wb_batch *b)
+{
+	for (unsigned i = 0; i < b->nslots; i++)
+		if (!b->slots[i].busy)
+			return (int)i;
+	return -1;
+}
+
+/* Writes every pending page, one request per contiguous run (split at
+ * WB_MAX_WRITE), as many in flight as the ring holds. */
+static int wb_write_pending(struct growmap *gm)
+{
+	struct wb_batch b = { .gm = gm, .nslots = gm->cfg.queue_depth };
+	struct wb_slot slots[b.nslots];
+	memset(slots, 0, sizeof(slots));
+	b.slots = slots;
+	size_t max_pages = WB_MAX_WRITE / gm->page_size;
+	size_t from = 0, to;
+	int r = 0;
+
+	while (r == 0 && bitmap_next_run(gm->wb.pending, gm->npages, &from, &to)) {
+		while (from < to && r == 0) {
+			int idx = wb_free_slot(&b);
+			if (idx < 0) {
+				if ((r = wb_submit(&b)) == 0)
+					r = wb_reap_one(&b);
+				continue;
+			}
+			size_t n = to - from < max_pages ? to - from : max_pages;
+			b.slots[idx] = (struct wb_slot){ .first_page = from, .npages = n,
+							 .busy = true };
+			wb_prep_slot(&b, (unsigned)idx);
+			from += n;
+		}
+	}
+	while (r == 0 && (b.queued || b.inflight)) {
+		if ((r = wb_submit(&b)) == 0 && b.inflight)
+			r = wb_reap_one(&b);
+	}
+	if (r < 0) {
+		gm_record_error(gm, r);
+		return r;
+	}
+	return b.first_error;
+}
+
+/*
+ * Applies an exact size set by growmap_set_size(). Shrinking also discards
+ * the mapping's pages beyond the new end and zeroes the tail of the last
+ * page in the memfd (not through the mapping, so it is not taken for a
+ * store), as ftruncate does to a kernel mapping.
+ */
+static int wb_apply_size(struct growmap *gm, off_t size)
+{
+	size_t ps = gm->page_size;
+	pthread_mutex_lock(&gm->resolve_lock);
+	int r = 0;
+	if (ftruncate(gm->fd, size) < 0)
+		r = -errno;
+	if (r == 0) {
+		__atomic_store_n(&gm->data_size, (int64_t)size, __ATOMIC_RELEASE);
+		size_t keep = (size_t)((size + (off_t)ps - 1) / (off_t)ps);
+		if (keep < gm->npages) {
+			gm->ops->discard_pages(gm, keep, gm->npages);
+			bitmap_assign_range(gm->populated, keep, gm->npages, false);
+			bitmap_assign_range(gm->wb.pending, keep, gm->npages, false);
+			bitmap_assign_range(gm->wb.unsynced, keep, gm->npages, false);
+		}
+		size_t tail = (size_t)size % ps;
+		size_t last = (size_t)size / ps;
+		if (tail && last < gm->npages && bitmap_test(gm->populated, last)) {
+			static const char zeros[4096];
+			for (size_t done = 0; done < ps - tail;) {
+				size_t n = ps - tail - done;
+				if (n > sizeof(zeros))
+					n = sizeof(zeros);
+				ssize_t w = pwrite(gm->memfd, zeros, n, size + (off_t)done);
+				if (w <= 0)
+					break;
+				done += (size_t)w;
+			}
+		}
+	}
+	pthread_mutex_unlock(&gm->resolve_lock);
+	if (r < 0)
+		gm_record_error(gm, r);
+	return r;
+}
+
+static int wb_datasync(struct growmap *gm)
+{
+	int r;
+	do
+		r = fdatasync(gm->fd);
+	while (r < 0 && errno == EINTR);
+	if (r == 0) {
+		memset(gm->wb.unsynced, 0, bitmap_words(gm->npages) * sizeof(uint64_t));
+		gm_stat_add(gm, syncs, 1);
+		return 0;
+	}
+	r = -errno;
+	gm_record_error(gm, r);
+	for (size_t i = 0; i < bitmap_words(gm->npages); i++) {
+		gm->wb.pending[i] |= gm->wb.unsynced[i];
+		gm->wb.unsynced[i] = 0;
+	}
+	return r;
+}
+
+/* One writeback pass; 'durable' for a sync. Returns the sticky error. */
+static int wb_pass(struct growmap *gm, bool durable, bool apply_size, off_t size)
+{
+	__atomic_store_n(&gm->populated_since_writeback, 0, __ATOMIC_RELAXED);
+	int r = gm->ops->collect_written(gm, gm->wb.pending);
+	if (r < 0)
+		gm_record_error(gm, r);
+	wb_write_pending(gm);
+	if (durable) {
+		if (apply_size)
+			wb_apply_size(gm, size);
+		wb_datasync(gm);
+		gm->ops->recover_failed(gm);
+	}
+	return __atomic_load_n(&gm->sticky_error, __ATOMIC_ACQUIRE);
+}
+
+static int wb_ring_setup(struct growmap *gm)
+{
+	struct gm_writeback *wb = &gm->wb;
+	unsigned flags = 0;
+#if defined(IORING_SETUP_SINGLE_ISSUER) && defined(IORING_SETUP_DEFER_TASKRUN)
+	flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+#endif
+	int r = io_uring_queue_init(gm->cfg.queue_depth, &wb->ring, flags);
+	if (r == -EINVAL && flags)
+		r = io_uring_queue_init(gm->cfg.queue_depth, &wb->ring, 0);
+	if (r < 0)
+		return r;
+	wb->ring_ready = true;
+	wb->fixed_file = io_uring_register_files(&wb->ring, &gm->fd, 1) == 0;
+	return 0;
+}
+
+static void *wb_thread_main(void *arg)
+{
+	struct growmap *gm = arg;
+	struct gm_writeback *wb = &gm->wb;
+	int r = wb_ring_setup(gm);
+
+	pthread_mutex_lock(&wb->lock);
+	wb->start_result = r;
+	wb->started = true;
+	pthread_cond_broadcast(&wb->done);
+	if (r < 0) {
+		pthread_mutex_unlock(&wb->lock);
+		return NULL;
+	}
+	for (;;) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += gm->cfg.writeback_interval_ms / 1000;
+		until.tv_nsec += (long)(gm->cfg.writeback_interval_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		int w = 0;
+		while (!wb->stop && !wb->kick && wb->requested == wb->completed && w == 0)
+			w = pthread_cond_timedwait(&wb->wake, &wb->lock, &until);
+		if (wb->stop && wb->requested == wb->completed)
+			break;
+		uint64_t target = wb->requested;
+		bool durable = target != wb->completed;
+		bool apply_size = durable && wb->exact_size_set;
+		off_t size = wb->exact_size;
+		if (apply_size)
+			wb->exact_size_set = false;
+		wb->kick = false;
+		pthread_mutex_unlock(&wb->lock);
+
+		int result = wb_pass(gm, durable, apply_size, size);
+
+		pthread_mutex_lock(&wb->lock);
+		if (durable) {
+			wb->completed = target;
+			wb->result = result;
+			pthread_cond_broadcast(&wb->done);
+		}
+	}
+	pthread_mutex_unlock(&wb->lock);
+	io_uring_queue_exit(&wb->ring);
+	wb->ring_ready = false;
+	return NULL;
+}
+
+int gm_writeback_start(struct growmap *gm)
+{
+	struct gm_writeback *wb = &gm->wb;
+	wb->pending = bitmap_alloc(gm->npages);
+	wb->unsynced = bitmap_alloc(gm->npages);
+	if (!wb->pending || !wb->unsynced)
+		return -ENOMEM;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&wb->wake);
+	pthread_cond_init(&wb->wake, &ca);
+	pthread_condattr_destroy(&ca);
+
+	/* Library threads take no signals: SIGXFSZ from a write past
+	 * RLIMIT_FSIZE must become -EFBIG, not end the process. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = pthread_create(&wb->thread, NULL, wb_thread_main, gm);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r)
+		return -r;
+	pthread_mutex_lock(&wb->lock);
+	wb->thread_running = true;
+	while (!wb->started)
+		pthread_cond_wait(&wb->done, &wb->lock);
+	r = wb->start_result;
+	pthread_mutex_unlock(&wb->lock);
+	if (r < 0)
+		gm_writeback_stop(gm);
+	return r;
+}
+
+int gm_writeback_sync(struct growmap *gm)
+{
+	struct gm_writeback *wb = &gm->wb;
+	pthread_mutex_lock(&wb->lock);
+	uint64_t mine = ++wb->requested;
+	pthread_cond_signal(&wb->wake);
+	while (wb->completed < mine)
+		pthread_cond_wait(&wb->done, &wb->lock);
+	int r = wb->result;
+	pthread_mutex_unlock(&wb->lock);
+	return r;
+}
+
+void gm_writeback_kick(struct growmap *gm)
+{
+	pthread_mutex_lock(&gm->wb.lock);
+	gm->wb.kick = true;
+	pthread_cond_signal(&gm->wb.wake);
+	pthread_mutex_unlock(&gm->wb.lock);
+}
+
+void gm_writeback_set_size(struct growmap *gm, off_t size)
+{
+	pthread_mutex_lock(&gm->wb.lock);
+	gm->wb.exact_size = size;
+	gm->wb.exact_size_set = true;
+	pthread_mutex_unlock(&gm->wb.lock);
+}
+
+void gm_writeback_stop(struct growmap *gm)
+{
+	struct gm_writeback *wb = &gm->wb;
+	if (!wb->thread_running)
+		return;
+	pthread_mutex_lock(&wb->lock);
+	wb->stop = true;
+	pthread_cond_signal(&wb->wake);
+	pthread_mutex_unlock(&wb->lock);
+	pthread_join(wb->thread, NULL);
+	wb->thread_running = false;
+}

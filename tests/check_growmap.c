@@ -1,0 +1,780 @@
+/*
+ * growmap behaviour tests, compiled once per backend (TEST_BACKEND).
+ * Check runs every case in its own child process with a timeout. Files
+ * are real files on a real filesystem; every check reads the file back
+ * through read(2), never through the mapping alone.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char path[PATH_MAX];
+
+/* A new empty file opened O_RDWR; unlinked at the end of the case's
+ * process by the fixture. */
+static int new_file(void)
+{
+	return tu_tmpfile(path);
+}
+
+static void setup(void)
+{
+	tu_select_backend();
+	path[0] = 0;
+}
+
+static void teardown(void)
+{
+	if (path[0])
+		unlink(path);
+}
+
+static struct growmap *attach(int fd, size_t reserve, unsigned flags)
+{
+	struct growmap *gm = NULL;
+	int r = growmap_open(&gm, fd, reserve, flags);
+	ck_assert_msg(r == 0, "growmap_open: %s", strerror(-r));
+	ck_assert_str_eq(growmap_backend(gm), TEST_BACKEND);
+	return gm;
+}
+
+static void write_all(int fd, const void *buf, size_t len, off_t off)
+{
+	ck_assert_int_eq(pwrite(fd, buf, len, off), (ssize_t)len);
+}
+
+/* SPEC 3: a store at offset 90000 of an empty file leaves a 90112-byte
+ * file whose bytes read(2) back exactly. */
+START_TEST(store_at_90000_of_empty_file)
+{
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 0, 0);
+	char *p = growmap_addr(gm);
+	p[90000] = 'Z';
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 90112);
+	ck_assert_int_eq(growmap_close(gm), 0);
+
+	static char buf[90112 + 1];
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf), 0), 90112);
+	for (size_t i = 0; i < 90112; i++)
+		ck_assert_msg(buf[i] == (i == 90000 ? 'Z' : 0), "byte %zu is %d", i, buf[i]);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 2: an existing file's bytes are visible; loads beyond its end read
+ * zero and never change its size or its bytes. */
+START_TEST(existing_file_visible_loads_beyond_eof_read_zero)
+{
+	int fd = new_file();
+	enum { SIZE = 3 * PS + 1234 };
+	static unsigned char data[SIZE], back[SIZE];
+	for (size_t i = 0; i < SIZE; i++)
+		data[i] = tu_pattern(7, i);
+	write_all(fd, data, SIZE, 0);
+
+	struct growmap *gm = attach(fd, 64 << 20, 0);
+	unsigned char *p = growmap_addr(gm);
+	ck_assert_int_eq(memcmp(p, data, SIZE), 0);
+	for (size_t i = SIZE; i < 8 * PS; i++)          /* rest of the last page, and on */
+		ck_assert_int_eq(p[i], 0);
+	for (size_t off = 8 * PS; off < (64 << 20); off += 97 * PS)
+		ck_assert_int_eq(p[off], 0);
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), SIZE);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), SIZE);
+	ck_assert_int_eq(pread(fd, back, SIZE, 0), SIZE);
+	ck_assert_int_eq(memcmp(back, data, SIZE), 0);
+	struct stat st;
+	fstat(fd, &st);
+	/* Disk reserved for loaded pages is given back at close. */
+	ck_assert_int_le(st.st_blocks * 512, 8 * PS);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 3, last partial page: a store inside the last page of a file that
+ * ends mid-page extends it to that page's end (the page is the unit). */
+START_TEST(store_in_last_partial_page_rounds_size_up)
+{
+	int fd = new_file();
+	write_all(fd, "abc", 3, 0);
+	struct growmap *gm = attach(fd, 1 << 20, 0);
+	char *p = growmap_addr(gm);
+	ck_assert_int_eq(p[1], 'b');
+	p[1] = 'B';
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), PS);
+	char buf[4];
+	ck_assert_int_eq(pread(fd, buf, 4, 0), 4);
+	ck_assert_int_eq(memcmp(buf, "aBc\0", 4), 0);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 4: a read-only mapping shows the file, raises SIGSEGV on a store,
+ * and never writes. */
+START_TEST(rdonly_store_raises_sigsegv_and_never_writes)
+{
+	int fd = new_file();
+	write_all(fd, "hello", 5, 0);
+	struct stat before;
+	fstat(fd, &before);
+	int ro = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(ro, 0);
+
+	struct growmap *gm = attach(ro, 1 << 20, GROWMAP_RDONLY);
+	unsigned char *p = growmap_addr(gm);
+	ck_assert_int_eq(memcmp(p, "hello", 5), 0);
+	void *addr;
+	struct tu_access a = { .p = p + 2 * PS, .value = 1 };
+	ck_assert_int_eq(tu_catch_signal(tu_store, &a, &addr, NULL), SIGSEGV);
+	ck_assert_ptr_eq(addr, p + 2 * PS);
+	a.p = p + 1;
+	ck_assert_int_eq(tu_catch_signal(tu_store, &a, &addr, NULL), SIGSEGV);
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	ck_assert_int_eq(growmap_set_size(gm, 100), -EINVAL);
+	ck_assert_int_eq(growmap_close(gm), 0);
+
+	struct stat after;
+	fstat(fd, &after);
+	ck_assert_int_eq(after.st_size, 5);
+	ck_assert_int_eq(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+	ck_assert_int_eq(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+	char buf[5];
+	ck_assert_int_eq(pread(fd, buf, 5, 0), 5);
+	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+	close(ro);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 10: read(2) from another file straight into untouched pages of the
+ * region (across several pages and the old end of file) works. */
+START_TEST(read_syscall_into_untouched_pages)
+{
+	int src = new_file();
+	char src_path[PATH_MAX];
+	strcpy(src_path, path);
+	enum { LEN = 5 * PS + 100 };
+	static unsigned char data[LEN];
+	for (size_t i = 0; i < LEN; i++)
+		data[i] = tu_pattern(3, i);
+	write_all(src, data, LEN, 0);
+
+	int fd = new_file();
+	write_all(fd, "0123456789", 10, 0);
+	struct growmap *gm = attach(fd, 1 << 20, 0);
+	unsigned char *p = growmap_addr(gm);
+	ssize_t n = pread(src, p + 5, LEN, 0);
+	if (strcmp(TEST_BACKEND, "signal") == 0) {
+		/* Documented difference: the kernel cannot take a signal for us. */
+		ck_assert_int_eq(n, -1);
+		ck_assert_int_eq(errno, EFAULT);
+	} else {
+		ck_assert_int_eq(n, LEN);
+		ck_assert_int_eq(memcmp(p, "01234", 5), 0);
+		ck_assert_int_eq(memcmp(p + 5, data, LEN), 0);
+		ck_assert_int_eq(growmap_close(gm), 0);
+		static unsigned char back[LEN + 5];
+		ck_assert_int_eq(tu_file_size(fd), 6 * PS);
+		ck_assert_int_eq(pread(fd, back, LEN + 5, 0), LEN + 5);
+		ck_assert_int_eq(memcmp(back, "01234", 5), 0);
+		ck_assert_int_eq(memcmp(back + 5, data, LEN), 0);
+		gm = NULL;
+	}
+	/* And write(2) out of untouched pages reads zeros. */
+	if (gm) {
+		ck_assert_int_eq(growmap_close(gm), 0);
+	}
+	gm = attach(fd, 1 << 20, 0);
+	p = growmap_addr(gm);
+	if (strcmp(TEST_BACKEND, "signal") != 0) {
+		ck_assert_int_eq(pwrite(src, p + 100 * PS, PS, 0), PS);
+		unsigned char page[PS];
+		ck_assert_int_eq(pread(src, page, PS, 0), PS);
+		for (size_t i = 0; i < PS; i++)
+			ck_assert_int_eq(page[i], 0);
+	}
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 6 * PS);   /* the load changed nothing */
+	unlink(src_path);
+	close(src);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 9: many threads storing random pages at once. Each page is written
+ * whole under its own lock with a seed recorded in a shadow table; after
+ * close every byte of the file is checked against the table. */
+enum { MT_THREADS = 4, MT_PAGES = 16384, MT_STORES = 3000 };
+struct mt_shared {
+	unsigned char *base;
+	uint32_t seeds[MT_PAGES];
+	pthread_mutex_t locks[64];
+	unsigned next_seed;
+};
+struct mt_arg {
+	struct mt_shared *sh;
+	unsigned id;
+};
+
+static void *mt_worker(void *arg)
+{
+	struct mt_arg *a = arg;
+	struct mt_shared *sh = a->sh;
+	unsigned rnd = 12345 + a->id * 7919;
+	for (int i = 0; i < MT_STORES; i++) {
+		size_t page = rand_r(&rnd) % MT_PAGES;
+		pthread_mutex_t *lock = &sh->locks[page % 64];
+		pthread_mutex_lock(lock);
+		uint32_t seed = __atomic_add_fetch(&sh->next_seed, 1, __ATOMIC_RELAXED);
+		unsigned char *pg = sh->base + page * PS;
+		/* Verify what is there before overwriting it: a lost or torn
+		 * earlier store shows up here too. */
+		for (size_t b = 0; b < PS; b += 509) {
+			unsigned char want = sh->seeds[page] ? tu_pattern(sh->seeds[page], page * PS + b) : 0;
+			if (pg[b] != want) {
+				pthread_mutex_unlock(lock);
+				return (void *)1;
+			}
+		}
+		tu_fill_page(pg, seed, page);
+		sh->seeds[page] = seed;
+		pthread_mutex_unlock(lock);
+		if (i % 500 == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static struct mt_shared *mt_run(int fd, struct growmap *gm, off_t *expected_size)
+{
+	struct mt_shared *sh = calloc(1, sizeof(*sh));
+	sh->base = growmap_addr(gm);
+	for (int i = 0; i < 64; i++)
+		pthread_mutex_init(&sh->locks[i], NULL);
+	pthread_t t[MT_THREADS];
+	struct mt_arg args[MT_THREADS];
+	for (unsigned i = 0; i < MT_THREADS; i++) {
+		args[i] = (struct mt_arg){ sh, i };
+		ck_assert_int_eq(pthread_create(&t[i], NULL, mt_worker, &args[i]), 0);
+	}
+	/* Syncs race with the stores: each must leave a consistent file. */
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(growmap_sync(gm), 0);
+		usleep(2000);
+	}
+	for (unsigned i = 0; i < MT_THREADS; i++) {
+		void *bad;
+		pthread_join(t[i], &bad);
+		ck_assert_msg(bad == NULL, "thread %u saw a page change under its lock", i);
+	}
+	size_t highest = 0;
+	for (size_t p = 0; p < MT_PAGES; p++)
+		if (sh->seeds[p])
+			highest = p + 1;
+	*expected_size = (off_t)(highest * PS);
+	(void)fd;
+	return sh;
+}
+
+START_TEST(threads_store_random_pages_every_byte_checked)
+{
+	int fd = new_file();
+	struct growmap *gm = attach(fd, (size_t)MT_PAGES * PS, 0);
+	off_t size;
+	struct mt_shared *sh = mt_run(fd, gm, &size);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	long long bad = tu_verify_file(fd, sh->seeds, MT_PAGES, size);
+	ck_assert_msg(bad < 0, "file differs at offset %lld", bad);
+	free(sh);
+	close(fd);
+}
+END_TEST
+
+/* The verifier above is worth something only if it fails on a bad file:
+ * flip one byte in a stored page, one in a never-stored page, and cut the
+ * size, and check that each is caught at the right offset. */
+START_TEST(verifier_catches_corruption)
+{
+	int fd = new_file();
+	struct growmap *gm = attach(fd, (size_t)MT_PAGES * PS, 0);
+	off_t size;
+	struct mt_shared *sh = mt_run(fd, gm, &size);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_lt(tu_verify_file(fd, sh->seeds, MT_PAGES, size), 0);
+
+	size_t stored = 0, empty = SIZE_MAX;
+	while (!sh->seeds[stored])
+		stored++;
+	for (size_t p = 0; p < (size_t)size / PS; p++)
+		if (!sh->seeds[p]) {
+			empty = p;
+			break;
+		}
+	off_t at = (off_t)(stored * PS + 1000);
+	unsigned char c;
+	ck_assert_int_eq(pread(fd, &c, 1, at), 1);
+	c ^= 0x40;
+	write_all(fd, &c, 1, at);
+	ck_assert_int_eq(tu_verify_file(fd, sh->seeds, MT_PAGES, size), at);
+	c ^= 0x40;
+	write_all(fd, &c, 1, at);
+	if (empty != SIZE_MAX) {
+		write_all(fd, "x", 1, (off_t)(empty * PS + 5));
+		ck_assert_int_eq(tu_verify_file(fd, sh->seeds, MT_PAGES, size),
+				 (long long)(empty * PS + 5));
+		write_all(fd, "\0", 1, (off_t)(empty * PS + 5));
+	}
+	ck_assert_int_eq(ftruncate(fd, size - PS), 0);
+	ck_assert_int_ge(tu_verify_file(fd, sh->seeds, MT_PAGES, size), 0);
+	free(sh);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 5 with RLIMIT_FSIZE: a store past the limit gives the storing
+ * thread SIGBUS, the mapping stays usable, the next sync says EFBIG, and
+ * everything stored before is in the file. */
+START_TEST(rlimit_fsize_store_sigbus_then_sync_efbig)
+{
+	signal(SIGXFSZ, SIG_IGN);
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 1 << 20, 0);
+	unsigned char *p = growmap_addr(gm);
+	struct rlimit lim = { 16 * PS, RLIM_INFINITY };
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+
+	tu_fill_page(p + 3 * PS, 1, 3);
+	void *addr;
+	int code;
+	struct tu_access a = { .p = p + 20 * PS + 7, .value = 9 };
+	ck_assert_int_eq(tu_catch_signal(tu_store, &a, &addr, &code), SIGBUS);
+	ck_assert_ptr_eq(addr, p + 20 * PS + 7);
+	ck_assert_int_eq(code, BUS_ADRERR);
+	tu_fill_page(p + 5 * PS, 2, 5);                 /* still usable */
+	ck_assert_int_eq(growmap_sync(gm), -EFBIG);
+	ck_assert_int_eq(growmap_sync(gm), -EFBIG);     /* sticky */
+
+	uint32_t seeds[32] = { [3] = 1, [5] = 2 };
+	ck_assert_int_lt(tu_verify_file(fd, seeds, 32, 6 * PS), 0);
+
+	/* Once the limit allows it, the page can be stored into after all. */
+	lim.rlim_cur = RLIM_INFINITY;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(tu_catch_signal(tu_store, &a, NULL, NULL), 0);
+	ck_assert_int_eq(growmap_close(gm), -EFBIG);    /* not acknowledged yet */
+	ck_assert_int_eq(growmap_clear_error(gm), -EFBIG);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 21 * PS);
+	unsigned char c;
+	ck_assert_int_eq(pread(fd, &c, 1, 20 * PS + 7), 1);
+	ck_assert_int_eq(c, 9);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 6 and 8 with a real kernel error: RLIMIT_FSIZE lowered after the
+ * pages were touched makes writeback fail with EFBIG. The error is
+ * returned by every sync and by close, close leaves the mapping attached
+ * and intact, and once the cause is gone nothing was lost. */
+START_TEST(writeback_error_is_sticky_and_close_keeps_mapping)
+{
+	signal(SIGXFSZ, SIG_IGN);
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 1 << 20, 0);
+	unsigned char *p = growmap_addr(gm);
+	uint32_t seeds[64] = { 0 };
+	for (size_t pg = 0; pg < 64; pg += 9) {
+		seeds[pg] = (uint32_t)pg + 100;
+		tu_fill_page(p + pg * PS, seeds[pg], pg);
+	}
+	struct rlimit lim = { 8 * PS, RLIM_INFINITY };
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(growmap_sync(gm), -EFBIG);
+	ck_assert_int_eq(growmap_sync(gm), -EFBIG);
+	ck_assert_int_eq(growmap_close(gm), -EFBIG);
+	/* Still attached, every byte still there. */
+	ck_assert_ptr_eq(growmap_addr(gm), p);
+	unsigned char page[PS];
+	for (size_t pg = 0; pg < 64; pg++) {
+		if (!seeds[pg])
+			continue;
+		tu_fill_page(page, seeds[pg], pg);
+		ck_assert_int_eq(memcmp(p + pg * PS, page, PS), 0);
+	}
+	struct growmap_stats st;
+	ck_assert_int_eq(growmap_stats(gm, &st), 0);
+	ck_assert_uint_gt(st.writeback_errors, 0);
+
+	lim.rlim_cur = RLIM_INFINITY;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	ck_assert_int_eq(growmap_sync(gm), -EFBIG);     /* sticky until cleared */
+	ck_assert_int_eq(growmap_clear_error(gm), -EFBIG);
+	ck_assert_int_eq(growmap_clear_error(gm), 0);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	long long bad = tu_verify_file(fd, seeds, 64, 64 * PS);  /* page 63 stored */
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 12: a second writable attach of the same file fails with -EBUSY,
+ * through the same descriptor, another descriptor, or another process. */
+START_TEST(second_writable_attach_is_ebusy)
+{
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 1 << 20, 0), *other;
+	ck_assert_int_eq(growmap_open(&other, fd, 1 << 20, 0), -EBUSY);
+	int fd2 = open(path, O_RDWR | O_CLOEXEC);
+	ck_assert_int_eq(growmap_open(&other, fd2, 1 << 20, 0), -EBUSY);
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd3 = open(path, O_RDWR);
+		struct growmap *g;
+		_exit(growmap_open(&g, fd3, 1 << 20, 0) == -EBUSY ? 0 : 1);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "another process could attach the file for writing");
+
+	/* A read-only attach does not conflict. */
+	int ro = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_eq(growmap_open(&other, ro, 1 << 20, GROWMAP_RDONLY), 0);
+	ck_assert_int_eq(growmap_close(other), 0);
+
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(growmap_open(&other, fd2, 1 << 20, 0), 0);
+	ck_assert_int_eq(growmap_close(other), 0);
+	close(ro);
+	close(fd2);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 13: after fork() the child has nothing mapped at the range
+ * (touching it is SIGSEGV), its inherited handle answers -EPERM, and the
+ * parent's mapping and file are unaffected. */
+START_TEST(fork_child_gets_no_mapping)
+{
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 1 << 20, 0);
+	char *p = growmap_addr(gm);
+	strcpy(p, "parent");
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct tu_access a = { .p = (unsigned char *)p, .value = 'c' };
+		if (tu_catch_signal(tu_store, &a, NULL, NULL) != SIGSEGV)
+			_exit(1);
+		a.p = (unsigned char *)p + 5 * PS;
+		if (tu_catch_signal(tu_load, &a, NULL, NULL) != SIGSEGV)
+			_exit(2);
+		if (growmap_sync(gm) != -EPERM || growmap_close(gm) != -EPERM)
+			_exit(3);
+		struct growmap *g;
+		int fd3 = open(path, O_RDWR);
+		if (growmap_open(&g, fd3, 1 << 20, 0) != -EBUSY)
+			_exit(4);
+		_exit(0);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child check %d failed", WEXITSTATUS(status));
+	ck_assert_str_eq(p, "parent");
+	p[PS] = 'x';
+	ck_assert_int_eq(growmap_close(gm), 0);
+	char buf[8];
+	ck_assert_int_eq(pread(fd, buf, 7, 0), 7);
+	ck_assert_str_eq(buf, "parent");
+	ck_assert_int_eq(tu_file_size(fd), 2 * PS);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 14: bad input gets a clear negative errno and changes nothing. */
+START_TEST(bad_input_gets_negative_errno)
+{
+	struct growmap *gm = (struct growmap *)0x1;
+	int fd = new_file();
+	ck_assert_int_eq(growmap_open(&gm, -1, 0, 0), -EBADF);
+	ck_assert_ptr_null(gm);
+	int closed = dup(fd);
+	close(closed);
+	ck_assert_int_eq(growmap_open(&gm, closed, 0, 0), -EBADF);
+	int dir = open("/", O_RDONLY | O_DIRECTORY);
+	ck_assert_int_eq(growmap_open(&gm, dir, 0, 0), -EISDIR);
+	ck_assert_int_eq(growmap_open(&gm, dir, 0, GROWMAP_RDONLY), -EISDIR);
+	int pipefd[2];
+	ck_assert_int_eq(pipe(pipefd), 0);
+	ck_assert_int_eq(growmap_open(&gm, pipefd[0], 0, GROWMAP_RDONLY), -ENODEV);
+	ck_assert_int_eq(growmap_open(&gm, pipefd[1], 0, 0), -ENODEV);
+	int ro = open(path, O_RDONLY);
+	ck_assert_int_eq(growmap_open(&gm, ro, 0, 0), -EACCES);
+	int wo = open(path, O_WRONLY);
+	ck_assert_int_eq(growmap_open(&gm, wo, 0, 0), -EACCES);
+	ck_assert_int_eq(growmap_open(&gm, wo, 0, GROWMAP_RDONLY), -EACCES);
+	int ap = open(path, O_RDWR | O_APPEND);
+	ck_assert_int_eq(growmap_open(&gm, ap, 0, 0), -EINVAL);
+	int op = open(path, O_PATH);
+	ck_assert_int_eq(growmap_open(&gm, op, 0, 0), -EBADF);
+	ck_assert_int_eq(growmap_open(NULL, fd, 0, 0), -EINVAL);
+	ck_assert_int_eq(growmap_open(&gm, fd, 0, 0x80), -EINVAL);
+	ck_assert_int_eq(growmap_open(&gm, fd, SIZE_MAX, 0), -EINVAL);
+	ck_assert_int_eq(growmap_open(&gm, fd, (size_t)1 << 50, 0), -EINVAL);
+
+	ck_assert_int_eq(growmap_sync(NULL), -EINVAL);
+	ck_assert_int_eq(growmap_close(NULL), -EINVAL);
+	ck_assert_ptr_null(growmap_addr(NULL));
+	ck_assert_ptr_null(growmap_backend(NULL));
+	struct growmap_stats st;
+	ck_assert_int_eq(growmap_stats(NULL, &st), -EINVAL);
+
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	ck_assert_int_eq(growmap_stats(gm, NULL), -EINVAL);
+	ck_assert_int_eq(growmap_set_size(gm, -1), -EINVAL);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(growmap_close(gm), -EBADF);    /* double close */
+	ck_assert_int_eq(growmap_sync(gm), -EBADF);
+	ck_assert_int_eq(tu_file_size(fd), 0);          /* nothing written */
+
+	/* Bad configuration in the environment. */
+	setenv("GROWMAP_FAULT_AROUND", "3", 1);
+	ck_assert_int_eq(growmap_open(&gm, fd, 0, 0), -EINVAL);
+	setenv("GROWMAP_FAULT_AROUND", "16x", 1);
+	ck_assert_int_eq(growmap_open(&gm, fd, 0, 0), -EINVAL);
+	unsetenv("GROWMAP_FAULT_AROUND");
+	setenv("GROWMAP_BACKEND", "bogus", 1);
+	ck_assert_int_eq(growmap_open(&gm, fd, 0, 0), -EINVAL);
+	tu_select_backend();
+	close(ro);
+	close(wo);
+	close(ap);
+	close(op);
+	close(dir);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 1: the reservation is rounded up to a page, the address never
+ * changes, and access beyond the reservation is SIGSEGV. */
+START_TEST(reservation_rounded_and_bounded)
+{
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 5000, 0);
+	unsigned char *p = growmap_addr(gm);
+	p[8191] = 1;
+	struct tu_access a = { .p = p + 8192, .value = 1 };
+	void *addr;
+	ck_assert_int_eq(tu_catch_signal(tu_store, &a, &addr, NULL), SIGSEGV);
+	ck_assert_ptr_eq(addr, p + 8192);
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	ck_assert_ptr_eq(growmap_addr(gm), p);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 8192);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 3: the caller may set an exact byte size, applied at the next sync;
+ * a shrink discards the mapping beyond it; later stores extend again. */
+START_TEST(exact_size_applied_at_next_sync)
+{
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 1 << 20, 0);
+	unsigned char *p = growmap_addr(gm);
+	p[90000] = 'a';
+	ck_assert_int_eq(growmap_set_size(gm, 90001), 0);
+	ck_assert_int_eq(tu_file_size(fd), 0);          /* not before the sync */
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 90001);
+
+	memset(p + 100, 'b', 3 * PS);
+	ck_assert_int_eq(growmap_set_size(gm, 150), 0);
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 150);
+	ck_assert_int_eq(p[149], 'b');
+	ck_assert_int_eq(p[150], 0);                    /* tail of the page zeroed */
+	ck_assert_int_eq(p[PS + 5], 0);                 /* pages beyond discarded */
+	ck_assert_int_eq(p[90000], 0);
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 150);        /* loads grew nothing */
+
+	p[5 * PS] = 'c';
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 6 * PS);
+	static char buf[6 * PS];
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		char want = i >= 100 && i < 150 ? 'b' : i == 5 * PS ? 'c' : 0;
+		ck_assert_msg(buf[i] == want, "byte %zu is %d", i, buf[i]);
+	}
+	close(fd);
+}
+END_TEST
+
+/* SPEC 8: close alone writes everything back. */
+START_TEST(close_writes_everything)
+{
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 8 << 20, 0);
+	unsigned char *p = growmap_addr(gm);
+	uint32_t seeds[2048] = { 0 };
+	for (size_t pg = 1; pg < 2048; pg = pg * 3 + 1) {
+		seeds[pg] = (uint32_t)pg;
+		tu_fill_page(p + pg * PS, seeds[pg], pg);
+	}
+	/* Rewrites after a sync are seen again. */
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	seeds[40] = 77;
+	tu_fill_page(p + 40 * PS, 77, 40);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_lt(tu_verify_file(fd, seeds, 2048, 1094 * PS), 0);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 7: background writeback writes dirty pages on its own, on the
+ * interval, without any sync. */
+START_TEST(background_writeback_on_interval)
+{
+	setenv("GROWMAP_WRITEBACK_INTERVAL_MS", "50", 1);
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 1 << 20, 0);
+	char *p = growmap_addr(gm);
+	strcpy(p + 3 * PS, "background");
+	char buf[11] = "";
+	for (int i = 0; i < 200 && strcmp(buf, "background"); i++) {
+		usleep(10000);
+		if (pread(fd, buf, 10, 3 * PS) != 10)
+			buf[0] = 0;
+	}
+	ck_assert_str_eq(buf, "background");
+	struct growmap_stats st;
+	growmap_stats(gm, &st);
+	ck_assert_uint_eq(st.syncs, 0);                 /* no sync was asked for */
+	ck_assert_uint_ge(st.pages_written, 1);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 7: crossing the dirty limit starts writeback before the interval. */
+START_TEST(background_writeback_on_dirty_limit)
+{
+	setenv("GROWMAP_WRITEBACK_INTERVAL_MS", "3600000", 1);
+	setenv("GROWMAP_DIRTY_LIMIT", "64", 1);
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 4 << 20, 0);
+	char *p = growmap_addr(gm);
+	for (size_t pg = 0; pg < 256; pg++)
+		p[pg * PS] = 'd';
+	char c = 0;
+	for (int i = 0; i < 300 && c != 'd'; i++) {
+		usleep(10000);
+		if (pread(fd, &c, 1, 0) != 1)
+			c = 0;
+	}
+	ck_assert_int_eq(c, 'd');
+	ck_assert_int_eq(growmap_close(gm), 0);
+	close(fd);
+}
+END_TEST
+
+/* The counters count what happened. */
+START_TEST(counters_report_work)
+{
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 4 << 20, 0);
+	char *p = growmap_addr(gm);
+	struct growmap_stats st;
+	ck_assert_int_eq(growmap_stats(gm, &st), 0);
+	ck_assert_uint_eq(st.pages_written, 0);
+	for (size_t pg = 0; pg < 100; pg++)
+		p[pg * PS] = 1;
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	ck_assert_int_eq(growmap_stats(gm, &st), 0);
+	ck_assert_uint_ge(st.faults, 1);
+	ck_assert_uint_ge(st.pages_populated, 100);
+	ck_assert_uint_eq(st.pages_written, 100);
+	ck_assert_uint_eq(st.bytes_written, 100 * PS);
+	ck_assert_uint_ge(st.write_batches, 1);
+	ck_assert_uint_eq(st.syncs, 1);
+	ck_assert_uint_eq(st.writeback_errors, 0);
+	ck_assert_int_eq(growmap_sync(gm), 0);          /* nothing new to write */
+	ck_assert_int_eq(growmap_stats(gm, &st), 0);
+	ck_assert_uint_eq(st.pages_written, 100);
+	ck_assert_uint_eq(st.syncs, 2);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	close(fd);
+}
+END_TEST
+
+static Suite *growmap_suite(void)
+{
+	Suite *s = suite_create("growmap-" TEST_BACKEND);
+	struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+#define CASE(fn) { #fn, fn }
+		CASE(store_at_90000_of_empty_file),
+		CASE(existing_file_visible_loads_beyond_eof_read_zero),
+		CASE(store_in_last_partial_page_rounds_size_up),
+		CASE(rdonly_store_raises_sigsegv_and_never_writes),
+		CASE(read_syscall_into_untouched_pages),
+		CASE(threads_store_random_pages_every_byte_checked),
+		CASE(verifier_catches_corruption),
+		CASE(rlimit_fsize_store_sigbus_then_sync_efbig),
+		CASE(writeback_error_is_sticky_and_close_keeps_mapping),
+		CASE(second_writable_attach_is_ebusy),
+		CASE(fork_child_gets_no_mapping),
+		CASE(bad_input_gets_negative_errno),
+		CASE(reservation_rounded_and_bounded),
+		CASE(exact_size_applied_at_next_sync),
+		CASE(close_writes_everything),
+		CASE(background_writeback_on_interval),
+		CASE(background_writeback_on_dirty_limit),
+		CASE(counters_report_work),
+#undef CASE
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 120);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	tu_require_backend();
+	SRunner *sr = srunner_create(growmap_suite());
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

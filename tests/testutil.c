@@ -1,0 +1,136 @@
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void tu_select_backend(void)
+{
+	setenv("GROWMAP_BACKEND", TEST_BACKEND, 1);
+}
+
+int tu_tmpfile(char *path)
+{
+	const char *dir = getenv("GROWMAP_TEST_DIR");
+	if (!dir)
+		dir = getenv("TMPDIR");
+	if (!dir)
+		dir = "/var/tmp";
+	snprintf(path, PATH_MAX, "%s/growmap-test-XXXXXX", dir);
+	int fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		perror(path);
+		abort();
+	}
+	return fd;
+}
+
+void tu_require_backend(void)
+{
+	tu_select_backend();
+	char path[PATH_MAX];
+	int fd = tu_tmpfile(path);
+	unlink(path);
+	struct growmap *gm;
+	int r = growmap_open(&gm, fd, 1 << 20, 0);
+	close(fd);
+	if (r == -EPERM || r == -EOPNOTSUPP || r == -ENOSYS) {
+		printf("SKIP: backend %s unavailable here: %s\n", TEST_BACKEND, strerror(-r));
+		exit(77);
+	}
+	if (r < 0) {
+		printf("FAIL: growmap_open with backend %s: %s\n", TEST_BACKEND, strerror(-r));
+		exit(1);
+	}
+	growmap_close(gm);
+}
+
+off_t tu_file_size(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		abort();
+	return st.st_size;
+}
+
+void tu_fill_page(unsigned char *page, uint32_t seed, size_t page_index)
+{
+	for (size_t i = 0; i < PS; i++)
+		page[i] = tu_pattern(seed, page_index * PS + i);
+}
+
+long long tu_verify_file(int fd, const uint32_t *seeds, size_t npages,
+			 off_t expected_size)
+{
+	unsigned char buf[PS];
+	off_t size = tu_file_size(fd);
+	for (size_t p = 0; p < npages && (off_t)(p * PS) < size; p++) {
+		ssize_t n = pread(fd, buf, PS, (off_t)(p * PS));
+		if (n < 0)
+			return (long long)(p * PS);
+		for (ssize_t i = 0; i < n; i++) {
+			unsigned char want = seeds[p] ? tu_pattern(seeds[p], p * PS + (size_t)i) : 0;
+			if (buf[i] != want)
+				return (long long)(p * PS) + i;
+		}
+	}
+	if (size != expected_size)
+		return (long long)size;
+	return -1;
+}
+
+static __thread sigjmp_buf tu_jump;
+static __thread volatile int tu_armed;
+static __thread volatile int tu_signo, tu_code;
+static __thread void *volatile tu_addr;
+
+static void tu_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (!tu_armed) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	tu_signo = sig;
+	tu_code = si->si_code;
+	tu_addr = si->si_addr;
+	siglongjmp(tu_jump, 1);
+}
+
+int tu_catch_signal(void (*fn)(void *), void *arg, void **addr, int *code)
+{
+	struct sigaction sa = { .sa_sigaction = tu_handler, .sa_flags = SA_SIGINFO | SA_NODEFER };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	tu_signo = 0;
+	if (sigsetjmp(tu_jump, 1) == 0) {
+		tu_armed = 1;
+		fn(arg);
+	}
+	tu_armed = 0;
+	if (addr)
+		*addr = tu_addr;
+	if (code)
+		*code = tu_code;
+	return tu_signo;
+}
+
+void tu_store(void *access)
+{
+	struct tu_access *a = access;
+	*a->p = a->value;
+}
+
+void tu_load(void *access)
+{
+	struct tu_access *a = access;
+	a->value = *a->p;
+}

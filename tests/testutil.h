@@ -1,0 +1,67 @@
+/* Helpers shared by growmap's Check suites. */
+#ifndef GROWMAP_TESTUTIL_H
+#define GROWMAP_TESTUTIL_H
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <growmap.h>
+
+#ifndef TEST_BACKEND
+#error "TEST_BACKEND must name the backend under test"
+#endif
+
+#define PS 4096u
+
+/* Selects the backend under test for growmap_open() in this process. */
+void tu_select_backend(void);
+
+/* Exits 77 (skip) with the reason when the backend cannot run here. */
+void tu_require_backend(void);
+
+/* A new empty file in the test directory ($GROWMAP_TEST_DIR, else
+ * $TMPDIR, else /var/tmp); its path goes to 'path' (PATH_MAX bytes). */
+int tu_tmpfile(char *path);
+
+/* Size of the file open on fd. */
+off_t tu_file_size(int fd);
+
+/* The byte a verifiable page holds at 'offset' for 'seed'. */
+static inline unsigned char tu_pattern(uint32_t seed, size_t offset)
+{
+	uint64_t x = ((uint64_t)seed << 32) ^ offset;
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 29;
+	return (unsigned char)(x | 1);  /* never zero: zero means "untouched" */
+}
+void tu_fill_page(unsigned char *page, uint32_t seed, size_t page_index);
+
+/*
+ * Checks a file against a map of seeds, one per page (0: never stored,
+ * must read as zeros), and its size against expected_size. Returns -1 when
+ * everything matches, else the offset of the first wrong byte (or the
+ * size itself when only the size is wrong).
+ */
+long long tu_verify_file(int fd, const uint32_t *seeds, size_t npages,
+			 off_t expected_size);
+
+/*
+ * Runs fn(arg) and reports the signal (SIGSEGV or SIGBUS) it raised in
+ * this thread, 0 if none. si_addr and si_code go to *addr and *code.
+ */
+int tu_catch_signal(void (*fn)(void *), void *arg, void **addr, int *code);
+
+/* Store / load one byte, as functions for tu_catch_signal(). */
+struct tu_access {
+	volatile unsigned char *p;
+	unsigned char value;
+};
+void tu_store(void *access);
+void tu_load(void *access);
+
+#endif
