@@ -409,8 +409,11 @@ GROWMAP_EXPORT int growmap_clear_error(struct growmap *gm)
 GROWMAP_EXPORT int growmap_stats(const struct growmap *gm,
 				 struct growmap_stats *st)
 {
-	if (!gm || !st)
+	if (!st)
 		return -EINVAL;
+	int r = handle_check(gm);
+	if (r < 0)
+		return r;
 #define LOAD(f) __atomic_load_n(&gm->stats.f, __ATOMIC_RELAXED)
 	*st = (struct growmap_stats){
 		.faults = LOAD(faults),
