@@ -194,8 +194,13 @@ static int take_writer_lock(struct growmap *gm)
 		.l_type = F_WRLCK, .l_whence = SEEK_SET,
 		.l_start = GM_LOCK_OFFSET, .l_len = 1,
 	};
-	if (fcntl(gm->fd, F_OFD_SETLK, &fl) < 0)
-		return (errno == EAGAIN || errno == EACCES) ? -EBUSY : -errno;
+	if (fcntl(gm->fd, F_OFD_SETLK, &fl) < 0) {
+		if (errno == EAGAIN || errno == EACCES)
+			return -EBUSY;
+		if (errno == ENOLCK)
+			return 0;   /* no locks on this filesystem: in-process rule only */
+		return -errno;
+	}
 	gm->ofd_locked = true;
 	return 0;
 }
