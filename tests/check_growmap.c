@@ -354,7 +354,9 @@ END_TEST
  * everything stored before is in the file. */
 START_TEST(rlimit_fsize_store_sigbus_then_sync_efbig)
 {
-	signal(SIGXFSZ, SIG_IGN);
+	/* SIGXFSZ keeps its default action (end the process): the library
+	 * must turn a write past the limit into -EFBIG, not a signal. */
+	signal(SIGXFSZ, SIG_DFL);
 	int fd = new_file();
 	struct growmap *gm = attach(fd, 1 << 20, 0);
 	unsigned char *p = growmap_addr(gm);
@@ -396,7 +398,9 @@ END_TEST
  * and intact, and once the cause is gone nothing was lost. */
 START_TEST(writeback_error_is_sticky_and_close_keeps_mapping)
 {
-	signal(SIGXFSZ, SIG_IGN);
+	/* SIGXFSZ keeps its default action (end the process): the library
+	 * must turn a write past the limit into -EFBIG, not a signal. */
+	signal(SIGXFSZ, SIG_DFL);
 	int fd = new_file();
 	struct growmap *gm = attach(fd, 1 << 20, 0);
 	unsigned char *p = growmap_addr(gm);
@@ -506,6 +510,33 @@ START_TEST(fork_child_gets_no_mapping)
 	ck_assert_int_eq(pread(fd, buf, 7, 0), 7);
 	ck_assert_str_eq(buf, "parent");
 	ck_assert_int_eq(tu_file_size(fd), 2 * PS);
+	close(fd);
+}
+END_TEST
+
+/* SPEC 11: the uffd backend installs no signal handler; the application's
+ * own SIGSEGV/SIGBUS handlers stay exactly as they were. */
+static void app_handler(int sig) { (void)sig; }
+
+START_TEST(signal_handlers_left_alone)
+{
+	struct sigaction mine = { .sa_handler = app_handler }, seen;
+	sigemptyset(&mine.sa_mask);
+	sigaction(SIGSEGV, &mine, NULL);
+	sigaction(SIGBUS, &mine, NULL);
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 1 << 20, 0);
+	char *p = growmap_addr(gm);
+	p[0] = 1;
+	p[9 * PS] = p[5 * PS];
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	if (strcmp(TEST_BACKEND, "uffd") == 0) {
+		sigaction(SIGSEGV, NULL, &seen);
+		ck_assert_ptr_eq((void *)seen.sa_handler, (void *)app_handler);
+		sigaction(SIGBUS, NULL, &seen);
+		ck_assert_ptr_eq((void *)seen.sa_handler, (void *)app_handler);
+	}
+	ck_assert_int_eq(growmap_close(gm), 0);
 	close(fd);
 }
 END_TEST
@@ -749,6 +780,7 @@ static Suite *growmap_suite(void)
 		CASE(writeback_error_is_sticky_and_close_keeps_mapping),
 		CASE(second_writable_attach_is_ebusy),
 		CASE(fork_child_gets_no_mapping),
+		CASE(signal_handlers_left_alone),
 		CASE(bad_input_gets_negative_errno),
 		CASE(reservation_rounded_and_bounded),
 		CASE(exact_size_applied_at_next_sync),
