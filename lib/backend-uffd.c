@@ -382,12 +382,17 @@ static int uffd_attach(struct growmap *gm)
 
 /* PAGEMAP_SCAN over each run of armed chunks: pages stored into since the
  * last scan are marked pending and write-protected again, atomically. */
-static int uffd_collect_written(struct growmap *gm, uint64_t *pending)
+static int uffd_collect_written(struct growmap *gm)
 {
 	struct uffd_backend *ub = gm->backend;
 	struct page_region regions[256];
 	size_t ps = gm->page_size;
 	for (size_t chunk = 0; chunk < ub->nchunks; chunk++) {
+		if (chunk % BITMAP_WORD_BITS == 0 &&
+		    !__atomic_load_n(&ub->armed_chunks[chunk / BITMAP_WORD_BITS], __ATOMIC_ACQUIRE)) {
+			chunk += BITMAP_WORD_BITS - 1;   /* no armed chunk in this word */
+			continue;
+		}
 		if (!bitmap_test_atomic(ub->armed_chunks, chunk))
 			continue;
 		size_t last = chunk;
@@ -416,9 +421,15 @@ static int uffd_collect_written(struct growmap *gm, uint64_t *pending)
 			for (int i = 0; i < n; i++) {
 				size_t from = (regions[i].start - (unsigned long)gm->base) / ps;
 				size_t to = (regions[i].end - (unsigned long)gm->base) / ps;
-				for (size_t p = from; p < to; p++)
-					if (!bitmap_test_atomic(ub->poisoned, p))
-						bitmap_assign_range(pending, p, p + 1, true);
+				/* A poisoned page has no data to write. */
+				for (size_t p = from; p < to;) {
+					size_t q = p;
+					while (q < to && !bitmap_test_atomic(ub->poisoned, q))
+						q++;
+					if (q > p)
+						gm_mark_pending(gm, p, q);
+					p = q + 1;
+				}
 			}
 			if (arg.walk_end <= cur)
 				break;

@@ -53,9 +53,9 @@ struct gm_backend_ops {
 	const char *name;
 	/* Arm the range at gm->base (already mapped) and start serving faults. */
 	int (*attach)(struct growmap *gm);
-	/* Mark in 'pending' every page stored into since the last call and
-	 * re-arm tracking for them. Runs on the writeback thread. */
-	int (*collect_written)(struct growmap *gm, uint64_t *pending);
+	/* Call gm_mark_pending() for every page stored into since the last
+	 * call and re-arm tracking for them. Runs on the writeback thread. */
+	int (*collect_written)(struct growmap *gm);
 	/* Drop pages [from, to) so they fault afresh. Caller holds resolve_lock. */
 	void (*discard_pages)(struct growmap *gm, size_t from, size_t to);
 	/* Make pages that failed at first touch touchable again.
@@ -90,6 +90,10 @@ struct gm_writeback {
 	bool fixed_file;
 	uint64_t *pending;        /* stored into, not yet written */
 	uint64_t *unsynced;       /* written, not yet made durable */
+	/* Page extents [lo, hi) outside which the bitmaps above are clear,
+	 * so a pass costs what was dirtied, not what was reserved. */
+	size_t pending_lo, pending_hi;
+	size_t unsynced_lo, unsynced_hi;
 };
 
 struct growmap {
@@ -143,6 +147,7 @@ GM_INTERNAL void gm_note_populated(struct growmap *gm, size_t first,
 				   size_t count);
 
 /* writeback.c */
+GM_INTERNAL void gm_mark_pending(struct growmap *gm, size_t from, size_t to);
 GM_INTERNAL int gm_writeback_start(struct growmap *gm);
 GM_INTERNAL int gm_writeback_sync(struct growmap *gm);
 GM_INTERNAL void gm_writeback_kick(struct growmap *gm);

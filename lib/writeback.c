@@ -31,6 +31,33 @@
  * request does not hold the whole batch. */
 #define WB_MAX_WRITE ((size_t)8 << 20)
 
+static void extent_widen(size_t *lo, size_t *hi, size_t from, size_t to)
+{
+	if (*lo >= *hi) {
+		*lo = from;
+		*hi = to;
+		return;
+	}
+	if (from < *lo)
+		*lo = from;
+	if (to > *hi)
+		*hi = to;
+}
+
+void gm_mark_pending(struct growmap *gm, size_t from, size_t to)
+{
+	bitmap_assign_range(gm->wb.pending, from, to, true);
+	extent_widen(&gm->wb.pending_lo, &gm->wb.pending_hi, from, to);
+}
+
+/* Clears a bitmap inside its extent and empties the extent. */
+static void extent_clear(uint64_t *map, size_t *lo, size_t *hi)
+{
+	if (*lo < *hi)
+		bitmap_assign_range(map, *lo, *hi, false);
+	*lo = *hi = 0;
+}
+
 struct wb_slot {
 	size_t first_page, npages;   /* what the slot covers, for the bitmaps */
 	size_t done;                 /* bytes written so far (short writes) */
@@ -122,6 +149,8 @@ static int wb_reap_one(struct wb_batch *b)
 			    s->first_page + s->npages, false);
 	bitmap_assign_range(gm->wb.unsynced, s->first_page,
 			    s->first_page + s->npages, true);
+	extent_widen(&gm->wb.unsynced_lo, &gm->wb.unsynced_hi, s->first_page,
+		     s->first_page + s->npages);
 	gm_stat_add(gm, pages_written, s->npages);
 	s->busy = false;
 	return 0;
@@ -144,10 +173,10 @@ static int wb_write_pending(struct growmap *gm)
 	memset(slots, 0, sizeof(slots));
 	b.slots = slots;
 	size_t max_pages = WB_MAX_WRITE / gm->page_size;
-	size_t from = 0, to;
+	size_t from = gm->wb.pending_lo, to;
 	int r = 0;
 
-	while (r == 0 && bitmap_next_run(gm->wb.pending, gm->npages, &from, &to)) {
+	while (r == 0 && bitmap_next_run(gm->wb.pending, gm->wb.pending_hi, &from, &to)) {
 		while (from < to && r == 0) {
 			int idx = wb_free_slot(&b);
 			if (idx < 0) {
@@ -166,6 +195,8 @@ static int wb_write_pending(struct growmap *gm)
 		if ((r = wb_submit(&b)) == 0 && b.inflight)
 			r = wb_reap_one(&b);
 	}
+	if (r == 0 && !b.first_error)
+		gm->wb.pending_lo = gm->wb.pending_hi = 0;   /* all written */
 	if (r < 0) {
 		gm_record_error(gm, r);
 		return r;
@@ -190,10 +221,17 @@ static int wb_apply_size(struct growmap *gm, off_t size)
 		__atomic_store_n(&gm->data_size, (int64_t)size, __ATOMIC_RELEASE);
 		size_t keep = (size_t)((size + (off_t)ps - 1) / (off_t)ps);
 		if (keep < gm->npages) {
+			struct gm_writeback *wb = &gm->wb;
 			gm->ops->discard_pages(gm, keep, gm->npages);
 			bitmap_assign_range(gm->populated, keep, gm->npages, false);
-			bitmap_assign_range(gm->wb.pending, keep, gm->npages, false);
-			bitmap_assign_range(gm->wb.unsynced, keep, gm->npages, false);
+			if (wb->pending_hi > keep) {
+				bitmap_assign_range(wb->pending, keep, wb->pending_hi, false);
+				wb->pending_hi = keep > wb->pending_lo ? keep : wb->pending_lo;
+			}
+			if (wb->unsynced_hi > keep) {
+				bitmap_assign_range(wb->unsynced, keep, wb->unsynced_hi, false);
+				wb->unsynced_hi = keep > wb->unsynced_lo ? keep : wb->unsynced_lo;
+			}
 		}
 		size_t tail = (size_t)size % ps;
 		size_t last = (size_t)size / ps;
@@ -222,17 +260,20 @@ static int wb_datasync(struct growmap *gm)
 	do
 		r = fdatasync(gm->fd);
 	while (r < 0 && errno == EINTR);
+	struct gm_writeback *wb = &gm->wb;
 	if (r == 0) {
-		memset(gm->wb.unsynced, 0, bitmap_words(gm->npages) * sizeof(uint64_t));
+		extent_clear(wb->unsynced, &wb->unsynced_lo, &wb->unsynced_hi);
 		gm_stat_add(gm, syncs, 1);
 		return 0;
 	}
 	r = -errno;
 	gm_record_error(gm, r);
-	for (size_t i = 0; i < bitmap_words(gm->npages); i++) {
-		gm->wb.pending[i] |= gm->wb.unsynced[i];
-		gm->wb.unsynced[i] = 0;
+	size_t from = wb->unsynced_lo, to;
+	while (bitmap_next_run(wb->unsynced, wb->unsynced_hi, &from, &to)) {
+		gm_mark_pending(gm, from, to);
+		from = to;
 	}
+	extent_clear(wb->unsynced, &wb->unsynced_lo, &wb->unsynced_hi);
 	return r;
 }
 
@@ -240,7 +281,7 @@ static int wb_datasync(struct growmap *gm)
 static int wb_pass(struct growmap *gm, bool durable, bool apply_size, off_t size)
 {
 	__atomic_store_n(&gm->populated_since_writeback, 0, __ATOMIC_RELAXED);
-	int r = gm->ops->collect_written(gm, gm->wb.pending);
+	int r = gm->ops->collect_written(gm);
 	if (r < 0)
 		gm_record_error(gm, r);
 	wb_write_pending(gm);
