@@ -148,6 +148,7 @@ GM_INTERNAL void gm_note_populated(struct growmap *gm, size_t first,
 
 /* writeback.c */
 GM_INTERNAL void gm_mark_pending(struct growmap *gm, size_t from, size_t to);
+GM_INTERNAL void gm_writeback_init(struct growmap *gm);
 GM_INTERNAL int gm_writeback_start(struct growmap *gm);
 GM_INTERNAL int gm_writeback_sync(struct growmap *gm);
 GM_INTERNAL void gm_writeback_kick(struct growmap *gm);

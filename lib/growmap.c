@@ -326,9 +326,7 @@ GROWMAP_EXPORT int growmap_open(struct growmap **out, int fd, size_t reserve,
 	gm->ino = st.st_ino;
 	gm->data_size = st.st_size;
 	pthread_mutex_init(&gm->resolve_lock, NULL);
-	pthread_mutex_init(&gm->wb.lock, NULL);
-	pthread_cond_init(&gm->wb.wake, NULL);
-	pthread_cond_init(&gm->wb.done, NULL);
+	gm_writeback_init(gm);
 
 	gm->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (gm->fd < 0) {
@@ -356,11 +354,12 @@ GROWMAP_EXPORT int growmap_open(struct growmap **out, int fd, size_t reserve,
 	if (r < 0)
 		goto fail;
 
+	/* The backend first: the writeback thread may run a pass at once. */
 	if ((r = map_region(gm)) < 0)
 		goto fail_registered;
-	if (writable && (r = gm_writeback_start(gm)) < 0)
-		goto fail_registered;
 	if ((r = ops->attach(gm)) < 0)
+		goto fail_registered;
+	if (writable && (r = gm_writeback_start(gm)) < 0)
 		goto fail_registered;
 	*out = gm;
 	return 0;

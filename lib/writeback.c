@@ -363,6 +363,20 @@ static void *wb_thread_main(void *arg)
 	return NULL;
 }
 
+/* Locks and condition variables, ready before any thread of the mapping
+ * runs: the fault path may kick writeback as soon as it serves a fault. */
+void gm_writeback_init(struct growmap *gm)
+{
+	struct gm_writeback *wb = &gm->wb;
+	pthread_mutex_init(&wb->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&wb->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&wb->done, NULL);
+}
+
 int gm_writeback_start(struct growmap *gm)
 {
 	struct gm_writeback *wb = &gm->wb;
@@ -370,12 +384,6 @@ int gm_writeback_start(struct growmap *gm)
 	wb->unsynced = bitmap_alloc(gm->npages);
 	if (!wb->pending || !wb->unsynced)
 		return -ENOMEM;
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_destroy(&wb->wake);
-	pthread_cond_init(&wb->wake, &ca);
-	pthread_condattr_destroy(&ca);
 
 	/* Library threads take no signals: SIGXFSZ from a write past
 	 * RLIMIT_FSIZE must become -EFBIG, not end the process. */
