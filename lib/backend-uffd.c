@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -65,33 +66,55 @@ struct uffd_backend {
 	char *buf;                 /* fault-around window */
 };
 
+/* How a userfaultfd can be had, best first. */
+enum uffd_mode {
+	UFFD_MODE_SYSCALL,     /* userfaultfd(2): serves faults from kernel code too */
+	UFFD_MODE_DEVICE,      /* /dev/userfaultfd: the same, for its users */
+	UFFD_MODE_USER_ONLY,   /* UFFD_USER_MODE_ONLY: faults from system calls fail */
+	UFFD_MODE_COUNT,
+};
+
+static const char *const uffd_mode_text[UFFD_MODE_COUNT] = {
+	"uffd: userfaultfd(2)",
+	"uffd: /dev/userfaultfd (userfaultfd(2) refused)",
+	"uffd (user-mode only): userfaultfd(2) and /dev/userfaultfd refused; "
+	"system calls touching untouched pages fail with EFAULT",
+};
+
 /*
- * A userfaultfd from the system call, or from /dev/userfaultfd when the
- * system call is refused (vm.unprivileged_userfaultfd=0 without
- * CAP_SYS_PTRACE) and the device is accessible.
+ * A userfaultfd in 'mode', or -errno. With vm.unprivileged_userfaultfd=0
+ * an unprivileged process may still open /dev/userfaultfd if its
+ * permissions allow, or create a user-mode-only descriptor.
  */
-static int uffd_create(void)
+static int uffd_create(enum uffd_mode mode)
 {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (fd >= 0)
-		return fd;
-	int err = errno;
-	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		return err == ENOSYS ? -ENOSYS : -EPERM;
-	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-	err = errno;
-	close(dev);
-	return fd >= 0 ? fd : -err;
+	int flags = O_CLOEXEC | O_NONBLOCK;
+	switch (mode) {
+	case UFFD_MODE_SYSCALL:
+	case UFFD_MODE_USER_ONLY: {
+		if (mode == UFFD_MODE_USER_ONLY)
+			flags |= UFFD_USER_MODE_ONLY;
+		int fd = (int)syscall(SYS_userfaultfd, flags);
+		return fd >= 0 ? fd : -errno;
+	}
+	case UFFD_MODE_DEVICE: {
+		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (dev < 0)
+			return -errno;
+		int fd = ioctl(dev, USERFAULTFD_IOC_NEW, flags);
+		int err = errno;
+		close(dev);
+		return fd >= 0 ? fd : -err;
+	}
+	default:
+		return -EINVAL;
+	}
 }
 
-/* Features this kernel offers: UFFDIO_API may be called once per
- * descriptor, so ask on a throwaway one. */
-static int uffd_offered_features(uint64_t *features)
+/* Features this kernel offers, asked on a throwaway descriptor (UFFDIO_API
+ * may be called once per descriptor). */
+static int uffd_offered_features(int fd, uint64_t *features)
 {
-	int fd = uffd_create();
-	if (fd < 0)
-		return fd;
 	struct uffdio_api api = { .api = UFFD_API };
 	int r = ioctl(fd, UFFDIO_API, &api) < 0 ? -errno : 0;
 	close(fd);
@@ -281,14 +304,30 @@ static void *service_main(void *arg)
  * one this kernel lacks. */
 static int uffd_setup(struct growmap *gm, struct uffd_backend *ub)
 {
+	enum uffd_mode mode;
+	int probe = -EPERM;
+	for (mode = 0; mode < UFFD_MODE_COUNT; mode++)
+		if ((probe = uffd_create(mode)) >= 0)
+			break;
+	if (probe < 0) {
+		snprintf(gm->reason, sizeof(gm->reason), "no userfaultfd: userfaultfd(2), "
+			 "/dev/userfaultfd and user-mode-only all refused (%s)", strerror(-probe));
+		return probe == -ENOSYS ? -ENOSYS : -EPERM;
+	}
 	uint64_t offered = 0;
-	int r = uffd_offered_features(&offered);
+	int r = uffd_offered_features(probe, &offered);
 	if (r < 0)
 		return r;
 	uint64_t need = gm->writable ? UFFD_REQUIRED_FEATURES : UFFD_REQUIRED_FEATURES_RDONLY;
-	if ((offered & need) != need)
+	if ((offered & need) != need) {
+		snprintf(gm->reason, sizeof(gm->reason), "userfaultfd lacks features "
+			 "0x%llx (offered 0x%llx; needs shmem missing faults, shmem "
+			 "write-protect, WP_ASYNC and POISON)",
+			 (unsigned long long)(need & ~offered), (unsigned long long)offered);
 		return -EOPNOTSUPP;
-	ub->uffd = uffd_create();
+	}
+	snprintf(gm->reason, sizeof(gm->reason), "%s", uffd_mode_text[mode]);
+	ub->uffd = uffd_create(mode);
 	if (ub->uffd < 0)
 		return ub->uffd;
 	struct uffdio_api api = { .api = UFFD_API, .features = need };
@@ -308,17 +347,25 @@ static int uffd_setup(struct growmap *gm, struct uffd_backend *ub)
 		return -EOPNOTSUPP;
 	if (gm->writable) {
 		ub->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-		if (ub->pagemap_fd < 0)
-			return -errno;
+		if (ub->pagemap_fd < 0) {
+			/* EACCES: a process made non-dumpable (setuid and
+			 * friends) cannot open its own pagemap. */
+			int err = errno;
+			snprintf(gm->reason, sizeof(gm->reason), "cannot open /proc/self/pagemap "
+				 "for write tracking (%s)", strerror(err));
+			return err == EACCES || err == EPERM ? -EPERM : -err;
+		}
 		/* PAGEMAP_SCAN arrived with WP_ASYNC but is a separate ioctl:
 		 * probe it on an empty range. */
-		struct pm_scan_arg probe = {
-			.size = sizeof(probe), .start = (unsigned long)gm->base,
+		struct pm_scan_arg scan_probe = {
+			.size = sizeof(scan_probe), .start = (unsigned long)gm->base,
 			.end = (unsigned long)gm->base, .category_mask = PAGE_IS_WRITTEN,
 			.return_mask = PAGE_IS_WRITTEN,
 		};
-		if (ioctl(ub->pagemap_fd, PAGEMAP_SCAN, &probe) < 0)
+		if (ioctl(ub->pagemap_fd, PAGEMAP_SCAN, &scan_probe) < 0) {
+			snprintf(gm->reason, sizeof(gm->reason), "no PAGEMAP_SCAN ioctl");
 			return errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP : -errno;
+		}
 	}
 	return 0;
 }

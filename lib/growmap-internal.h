@@ -30,7 +30,15 @@ enum gm_backend_kind {
 	GM_BACKEND_SIGNAL,
 };
 
-/* Tunables; see config.c for their environment variables and defaults. */
+enum gm_log_level {
+	GM_LOG_ERROR,
+	GM_LOG_WARN,
+	GM_LOG_INFO,
+	GM_LOG_DEBUG,
+};
+
+/* Tunables; see config.c for the file keys, environment variables and
+ * defaults, and growmap.conf(5) for the user's view. */
 struct gm_config {
 	enum gm_backend_kind backend;
 	size_t reserve;               /* bytes, default reservation */
@@ -38,9 +46,26 @@ struct gm_config {
 	size_t dirty_limit_pages;     /* background writeback beyond this */
 	unsigned fault_around_pages;  /* power of two, 1..512 */
 	unsigned queue_depth;         /* io_uring entries */
+	bool sync_on_close;           /* fdatasync at close */
+	enum gm_log_level log_level;
 };
 
-GM_INTERNAL int gm_config_load(struct gm_config *cfg);
+/*
+ * Builds the configuration for one growmap_open(): compiled-in defaults,
+ * then the config file ($GROWMAP_CONFIG, else SYSCONFDIR/growmap.conf),
+ * then environment variables, then 'opts' (may be NULL). Returns 0 or
+ * -EINVAL after logging one line naming the file and line, the
+ * environment variable, or the option, and the key; an unreadable file
+ * named by GROWMAP_CONFIG is an error (its -errno), a missing default
+ * file is not.
+ */
+GM_INTERNAL int gm_config_load(struct gm_config *cfg,
+			       const struct growmap_options *opts);
+
+/* Prints "growmap: <message>" on stderr when 'level' is enabled by the
+ * configuration of the call in progress ('cfg' may be NULL: errors only). */
+GM_INTERNAL void gm_log(const struct gm_config *cfg, enum gm_log_level level,
+			const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 struct growmap;
 
@@ -66,19 +91,21 @@ struct gm_backend_ops {
 };
 
 GM_INTERNAL extern const struct gm_backend_ops gm_uffd_ops;
+GM_INTERNAL extern const struct gm_backend_ops gm_signal_ops;
 
 /* Writeback state, owned by writeback.c. */
 struct gm_writeback {
 	pthread_t thread;
 	bool thread_running;
 	pthread_mutex_t lock;     /* guards the request fields below */
-	pthread_cond_t wake;      /* writeback thread waits here */
+	int wake_fd;              /* eventfd the writeback thread polls */
 	pthread_cond_t done;      /* sync callers wait here */
 	uint64_t requested;       /* durable syncs asked for */
 	uint64_t completed;       /* durable syncs finished */
 	int result;               /* result of the last durable sync */
 	bool stop;
-	bool kick;                /* dirty limit crossed */
+	bool want_datasync;       /* a waiting sync wants fdatasync */
+	bool kick;                /* dirty limit crossed; atomic */
 	bool exact_size_set;
 	off_t exact_size;
 	int start_result;         /* ring setup result, reported to open */
@@ -103,7 +130,8 @@ struct growmap {
 	bool writable;
 	int fd;                   /* our duplicate of the caller's fd */
 	int memfd;                /* the pages themselves (shmem) */
-	char *base;
+	char *base;               /* the application's view */
+	char *io_base;            /* where writeback reads pages from */
 	size_t reserve;
 	size_t page_size;
 	size_t npages;
@@ -123,6 +151,7 @@ struct growmap {
 	uint64_t populated_since_writeback; /* atomic */
 
 	int sticky_error;         /* atomic; first error wins */
+	char reason[256];         /* why this backend; see growmap_backend_reason */
 
 	struct gm_writeback wb;
 
@@ -148,11 +177,12 @@ GM_INTERNAL void gm_note_populated(struct growmap *gm, size_t first,
 
 /* writeback.c */
 GM_INTERNAL void gm_mark_pending(struct growmap *gm, size_t from, size_t to);
-GM_INTERNAL void gm_writeback_init(struct growmap *gm);
+GM_INTERNAL int gm_writeback_init(struct growmap *gm);
 GM_INTERNAL int gm_writeback_start(struct growmap *gm);
-GM_INTERNAL int gm_writeback_sync(struct growmap *gm);
+GM_INTERNAL int gm_writeback_sync(struct growmap *gm, bool datasync);
 GM_INTERNAL void gm_writeback_kick(struct growmap *gm);
 GM_INTERNAL void gm_writeback_set_size(struct growmap *gm, off_t size);
 GM_INTERNAL void gm_writeback_stop(struct growmap *gm);
+GM_INTERNAL void gm_writeback_release(struct growmap *gm);
 
 #endif

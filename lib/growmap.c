@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -150,10 +151,11 @@ int gm_read_file(struct growmap *gm, size_t first, size_t count, char *buf)
 }
 
 /* Account pages a backend made present, and start background writeback
- * once enough of them accumulated. */
+ * once enough of them accumulated. Async-signal-safe. */
 void gm_note_populated(struct growmap *gm, size_t first, size_t count)
 {
-	bitmap_assign_range(gm->populated, first, first + count, true);
+	for (size_t p = first; p < first + count; p++)
+		bitmap_set_atomic(gm->populated, p);
 	gm_stat_add(gm, pages_populated, count);
 	if (!gm->writable)
 		return;
@@ -242,7 +244,7 @@ static int map_region(struct growmap *gm)
 		munmap(area, total);
 		return err;
 	}
-	gm->base = area;
+	gm->base = gm->io_base = area;
 	if (madvise(area, total, MADV_DONTFORK) < 0)
 		return -errno;
 	return 0;
@@ -255,6 +257,7 @@ static void destroy(struct growmap *gm)
 	gm_writeback_stop(gm);
 	if (gm->backend)
 		gm->ops->detach(gm);
+	gm_writeback_release(gm);
 	if (gm->base)
 		munmap(gm->base, gm->reserve + gm->page_size);
 	if (gm->memfd >= 0)
@@ -263,26 +266,47 @@ static void destroy(struct growmap *gm)
 	if (gm->fd >= 0)
 		close(gm->fd);
 	free(gm->populated);
-	free(gm->wb.pending);
-	free(gm->wb.unsynced);
 	pthread_mutex_destroy(&gm->resolve_lock);
 	free(gm);
 }
 
-static const struct gm_backend_ops *choose_backend(const struct gm_config *cfg)
+/*
+ * Attaches the backend the configuration asks for. 'auto' takes
+ * userfaultfd when the kernel offers what the backend needs and this
+ * process may create a userfaultfd, else the signal backend; gm->reason
+ * says what was chosen, what was refused and what the choice gives up.
+ */
+static int attach_backend(struct growmap *gm)
 {
-	switch (cfg->backend) {
-	case GM_BACKEND_AUTO:
-	case GM_BACKEND_UFFD:
-		return &gm_uffd_ops;
-	case GM_BACKEND_SIGNAL:
-		return NULL;   /* not implemented yet */
+	if (gm->cfg.backend == GM_BACKEND_SIGNAL) {
+		gm->ops = &gm_signal_ops;
+		snprintf(gm->reason, sizeof(gm->reason), "signal: chosen by configuration; "
+			 "system calls touching untouched pages fail with EFAULT");
+		return gm->ops->attach(gm);
 	}
-	return NULL;
+	gm->ops = &gm_uffd_ops;
+	int r = gm->ops->attach(gm);
+	if (r == 0 || gm->cfg.backend == GM_BACKEND_UFFD ||
+	    (r != -EPERM && r != -EOPNOTSUPP && r != -ENOSYS))
+		return r;
+	char why[sizeof(gm->reason)];
+	snprintf(why, sizeof(why), "%s", gm->reason);
+	if (gm->backend)
+		gm->ops->detach(gm);
+	gm->ops = &gm_signal_ops;
+	snprintf(gm->reason, sizeof(gm->reason), "signal: userfaultfd unavailable (%.150s); "
+		 "system calls touching untouched pages fail with EFAULT", why);
+	return gm->ops->attach(gm);
 }
 
 GROWMAP_EXPORT int growmap_open(struct growmap **out, int fd, size_t reserve,
 				unsigned flags)
+{
+	return growmap_open_opts(out, fd, reserve, flags, NULL);
+}
+
+GROWMAP_EXPORT int growmap_open_opts(struct growmap **out, int fd, size_t reserve,
+				     unsigned flags, const struct growmap_options *opts)
 {
 	if (!out || (flags & ~GROWMAP_RDONLY))
 		return -EINVAL;
@@ -290,12 +314,9 @@ GROWMAP_EXPORT int growmap_open(struct growmap **out, int fd, size_t reserve,
 	pthread_once(&atfork_once, registry_install_atfork);
 
 	struct gm_config cfg;
-	int r = gm_config_load(&cfg);
+	int r = gm_config_load(&cfg, opts);
 	if (r < 0)
 		return r;
-	const struct gm_backend_ops *ops = choose_backend(&cfg);
-	if (!ops)
-		return -EOPNOTSUPP;
 
 	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
 	if (reserve == 0)
@@ -312,7 +333,6 @@ GROWMAP_EXPORT int growmap_open(struct growmap **out, int fd, size_t reserve,
 	struct growmap *gm = calloc(1, sizeof(*gm));
 	if (!gm)
 		return -ENOMEM;
-	gm->ops = ops;
 	gm->cfg = cfg;
 	gm->flags = flags;
 	gm->writable = writable;
@@ -326,7 +346,8 @@ GROWMAP_EXPORT int growmap_open(struct growmap **out, int fd, size_t reserve,
 	gm->ino = st.st_ino;
 	gm->data_size = st.st_size;
 	pthread_mutex_init(&gm->resolve_lock, NULL);
-	gm_writeback_init(gm);
+	if ((r = gm_writeback_init(gm)) < 0)
+		goto fail;
 
 	gm->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (gm->fd < 0) {
@@ -357,10 +378,12 @@ GROWMAP_EXPORT int growmap_open(struct growmap **out, int fd, size_t reserve,
 	/* The backend first: the writeback thread may run a pass at once. */
 	if ((r = map_region(gm)) < 0)
 		goto fail_registered;
-	if ((r = ops->attach(gm)) < 0)
+	if ((r = attach_backend(gm)) < 0)
 		goto fail_registered;
 	if (writable && (r = gm_writeback_start(gm)) < 0)
 		goto fail_registered;
+	gm_log(&gm->cfg, GM_LOG_DEBUG, "attached fd %d (%zu bytes reserved, %s): %s",
+	       fd, gm->reserve, writable ? "read-write" : "read-only", gm->reason);
 	*out = gm;
 	return 0;
 
@@ -381,6 +404,11 @@ GROWMAP_EXPORT const char *growmap_backend(const struct growmap *gm)
 	return gm ? gm->ops->name : NULL;
 }
 
+GROWMAP_EXPORT const char *growmap_backend_reason(const struct growmap *gm)
+{
+	return gm ? gm->reason : NULL;
+}
+
 GROWMAP_EXPORT int growmap_sync(struct growmap *gm)
 {
 	int r = handle_check(gm);
@@ -388,7 +416,7 @@ GROWMAP_EXPORT int growmap_sync(struct growmap *gm)
 		return r;
 	if (!gm->writable)
 		return 0;
-	return gm_writeback_sync(gm);
+	return gm_writeback_sync(gm, true);
 }
 
 GROWMAP_EXPORT int growmap_set_size(struct growmap *gm, off_t size)
@@ -454,7 +482,7 @@ GROWMAP_EXPORT int growmap_close(struct growmap *gm)
 	if (r < 0)
 		return r;
 	if (gm->writable) {
-		if ((r = gm_writeback_sync(gm)) < 0)
+		if ((r = gm_writeback_sync(gm, gm->cfg.sync_on_close)) < 0)
 			return r;   /* still attached and intact: caller may retry */
 		gm_writeback_stop(gm);
 		trim_reservation(gm);

@@ -96,6 +96,45 @@ GROWMAP_EXPORT const char *growmap_backend(const struct growmap *gm);
  */
 GROWMAP_EXPORT int growmap_set_size(struct growmap *gm, off_t size);
 
+/*
+ * Per-call options for growmap_open_opts(). A zero field means "as
+ * configured": configuration comes from compiled-in defaults, overridden
+ * by the config file, overridden by environment variables, overridden by
+ * these options (see growmap.conf(5)). Start from
+ * 'struct growmap_options opts = { 0 };' and set what you need.
+ */
+struct growmap_options {
+	const char *backend;            /* "auto", "uffd" or "signal"; NULL: as configured */
+	size_t reserve;                 /* default reservation in bytes (used when the
+					   reserve argument is 0) */
+	unsigned writeback_interval_ms; /* background writeback interval */
+	size_t dirty_limit_pages;       /* background writeback beyond this many pages */
+	unsigned fault_around_pages;    /* pages populated per fault: power of two, 1..512 */
+	unsigned queue_depth;           /* io_uring entries, 1..4096 */
+	int sync_on_close;              /* 1: close makes data durable (fdatasync);
+					   -1: close writes back without fdatasync; 0: as configured */
+	int log_level;                  /* 1 error, 2 warn, 3 info, 4 debug; 0: as configured */
+	uint64_t reserved[8];           /* must be zero */
+};
+
+/*
+ * growmap_open() with per-call options; 'opts' may be NULL.
+ * Returns what growmap_open() returns; -EINVAL also for a bad option
+ * (a line on stderr names it) or a bad configuration file or environment
+ * variable (the line names the file and line, or the variable, and the key).
+ */
+GROWMAP_EXPORT int growmap_open_opts(struct growmap **out, int fd, size_t reserve,
+				     unsigned flags,
+				     const struct growmap_options *opts);
+
+/*
+ * Why this backend serves the mapping, in one line: what was chosen, what
+ * was tried and refused, and what the choice gives up (for example
+ * "uffd (user-mode only): ... read(2) into untouched pages fails with
+ * EFAULT"). The string lives as long as the handle. NULL for NULL.
+ */
+GROWMAP_EXPORT const char *growmap_backend_reason(const struct growmap *gm);
+
 /* Counters of one mapping since growmap_open(). */
 struct growmap_stats {
 	uint64_t faults;          /* faults served (messages or signals) */

@@ -20,8 +20,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bitmap.h"
@@ -83,10 +84,10 @@ static void wb_prep_slot(struct wb_batch *b, unsigned idx)
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&wb->ring);
 	/* A free slot always has a free SQE: the ring holds nslots entries. */
 	if (wb->fixed_file) {
-		io_uring_prep_write(sqe, 0, gm->base + off, (unsigned)len, (__u64)off);
+		io_uring_prep_write(sqe, 0, gm->io_base + off, (unsigned)len, (__u64)off);
 		sqe->flags |= IOSQE_FIXED_FILE;
 	} else {
-		io_uring_prep_write(sqe, gm->fd, gm->base + off, (unsigned)len, (__u64)off);
+		io_uring_prep_write(sqe, gm->fd, gm->io_base + off, (unsigned)len, (__u64)off);
 	}
 	io_uring_sqe_set_data64(sqe, idx);
 	b->queued++;
@@ -277,8 +278,10 @@ static int wb_datasync(struct growmap *gm)
 	return r;
 }
 
-/* One writeback pass; 'durable' for a sync. Returns the sticky error. */
-static int wb_pass(struct growmap *gm, bool durable, bool apply_size, off_t size)
+/* One writeback pass; 'durable' for a sync or close, which 'datasync'
+ * makes durable on disk too. Returns the sticky error. */
+static int wb_pass(struct growmap *gm, bool durable, bool datasync,
+		   bool apply_size, off_t size)
 {
 	__atomic_store_n(&gm->populated_since_writeback, 0, __ATOMIC_RELAXED);
 	int r = gm->ops->collect_written(gm);
@@ -288,7 +291,8 @@ static int wb_pass(struct growmap *gm, bool durable, bool apply_size, off_t size
 	if (durable) {
 		if (apply_size)
 			wb_apply_size(gm, size);
-		wb_datasync(gm);
+		if (datasync)
+			wb_datasync(gm);
 		gm->ops->recover_failed(gm);
 	}
 	return __atomic_load_n(&gm->sticky_error, __ATOMIC_ACQUIRE);
@@ -326,29 +330,34 @@ static void *wb_thread_main(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += gm->cfg.writeback_interval_ms / 1000;
-		until.tv_nsec += (long)(gm->cfg.writeback_interval_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
+		bool work = wb->stop || wb->requested != wb->completed ||
+			    __atomic_load_n(&wb->kick, __ATOMIC_ACQUIRE);
+		if (!work) {
+			pthread_mutex_unlock(&wb->lock);
+			struct pollfd pfd = { .fd = wb->wake_fd, .events = POLLIN };
+			poll(&pfd, 1, (int)gm->cfg.writeback_interval_ms);
+			uint64_t n;
+			while (read(wb->wake_fd, &n, sizeof(n)) == sizeof(n))
+				;
+			pthread_mutex_lock(&wb->lock);
 		}
-		int w = 0;
-		while (!wb->stop && !wb->kick && wb->requested == wb->completed && w == 0)
-			w = pthread_cond_timedwait(&wb->wake, &wb->lock, &until);
 		if (wb->stop && wb->requested == wb->completed)
 			break;
+		/* Every wake-up is a pass: a durable one when a sync waits,
+		 * else background writeback (interval or dirty limit). */
 		uint64_t target = wb->requested;
 		bool durable = target != wb->completed;
+		bool datasync = durable && wb->want_datasync;
 		bool apply_size = durable && wb->exact_size_set;
 		off_t size = wb->exact_size;
 		if (apply_size)
 			wb->exact_size_set = false;
-		wb->kick = false;
+		if (durable)
+			wb->want_datasync = false;
+		__atomic_store_n(&wb->kick, false, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&wb->lock);
 
-		int result = wb_pass(gm, durable, apply_size, size);
+		int result = wb_pass(gm, durable, datasync, apply_size, size);
 
 		pthread_mutex_lock(&wb->lock);
 		if (durable) {
@@ -365,16 +374,13 @@ static void *wb_thread_main(void *arg)
 
 /* Locks and condition variables, ready before any thread of the mapping
  * runs: the fault path may kick writeback as soon as it serves a fault. */
-void gm_writeback_init(struct growmap *gm)
+int gm_writeback_init(struct growmap *gm)
 {
 	struct gm_writeback *wb = &gm->wb;
 	pthread_mutex_init(&wb->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&wb->wake, &ca);
-	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&wb->done, NULL);
+	wb->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return wb->wake_fd < 0 ? -errno : 0;
 }
 
 int gm_writeback_start(struct growmap *gm)
@@ -405,12 +411,24 @@ int gm_writeback_start(struct growmap *gm)
 	return r;
 }
 
-int gm_writeback_sync(struct growmap *gm)
+/* Wakes the writeback thread. Async-signal-safe: the signal backend's
+ * fault handler kicks writeback when the dirty limit is crossed. */
+static void wb_wake(struct gm_writeback *wb)
+{
+	uint64_t one = 1;
+	if (write(wb->wake_fd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, so a wake-up is pending anyway. */
+	}
+}
+
+int gm_writeback_sync(struct growmap *gm, bool datasync)
 {
 	struct gm_writeback *wb = &gm->wb;
 	pthread_mutex_lock(&wb->lock);
 	uint64_t mine = ++wb->requested;
-	pthread_cond_signal(&wb->wake);
+	if (datasync)
+		wb->want_datasync = true;
+	wb_wake(wb);
 	while (wb->completed < mine)
 		pthread_cond_wait(&wb->done, &wb->lock);
 	int r = wb->result;
@@ -420,10 +438,8 @@ int gm_writeback_sync(struct growmap *gm)
 
 void gm_writeback_kick(struct growmap *gm)
 {
-	pthread_mutex_lock(&gm->wb.lock);
-	gm->wb.kick = true;
-	pthread_cond_signal(&gm->wb.wake);
-	pthread_mutex_unlock(&gm->wb.lock);
+	__atomic_store_n(&gm->wb.kick, true, __ATOMIC_RELEASE);
+	wb_wake(&gm->wb);
 }
 
 void gm_writeback_set_size(struct growmap *gm, off_t size)
@@ -441,8 +457,19 @@ void gm_writeback_stop(struct growmap *gm)
 		return;
 	pthread_mutex_lock(&wb->lock);
 	wb->stop = true;
-	pthread_cond_signal(&wb->wake);
+	wb_wake(wb);
 	pthread_mutex_unlock(&wb->lock);
 	pthread_join(wb->thread, NULL);
 	wb->thread_running = false;
+}
+
+void gm_writeback_release(struct growmap *gm)
+{
+	gm_writeback_stop(gm);
+	if (gm->wb.wake_fd >= 0)
+		close(gm->wb.wake_fd);
+	gm->wb.wake_fd = -1;
+	free(gm->wb.pending);
+	free(gm->wb.unsynced);
+	gm->wb.pending = gm->wb.unsynced = NULL;
 }

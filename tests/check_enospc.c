@@ -42,6 +42,7 @@ static const char *mount_small_tmpfs(void)
 static void setup(void)
 {
 	tu_select_backend();
+	tu_install_catchers();
 }
 
 /* Stores page after page until the filesystem is full: the storing thread

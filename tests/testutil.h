@@ -20,8 +20,13 @@
 /* Selects the backend under test for growmap_open() in this process. */
 void tu_select_backend(void);
 
-/* Exits 77 (skip) with the reason when the backend cannot run here. */
+/* Exits 77 (skip) with the reason when the backend cannot run here.
+ * Probes in a child process, leaving this one untouched. */
 void tu_require_backend(void);
+
+/* Can system calls read into / write from untouched pages of gm's range?
+ * Not with the signal backend, nor with user-mode-only userfaultfd. */
+bool tu_kernel_access(const struct growmap *gm);
 
 /* A new empty file in the test directory ($GROWMAP_TEST_DIR, else
  * $TMPDIR, else /var/tmp); its path goes to 'path' (PATH_MAX bytes). */
@@ -51,8 +56,16 @@ long long tu_verify_file(int fd, const uint32_t *seeds, size_t npages,
 			 off_t expected_size);
 
 /*
+ * Installs the test's SIGSEGV/SIGBUS catchers. Call before the first
+ * growmap_open() of the process: the signal backend then chains faults it
+ * does not own to them, as it would to an application's handler.
+ */
+void tu_install_catchers(void);
+
+/*
  * Runs fn(arg) and reports the signal (SIGSEGV or SIGBUS) it raised in
  * this thread, 0 if none. si_addr and si_code go to *addr and *code.
+ * Needs tu_install_catchers().
  */
 int tu_catch_signal(void (*fn)(void *), void *arg, void **addr, int *code);
 
