@@ -901,6 +901,51 @@ START_TEST(open_close_cycles_with_busy_writeback)
 }
 END_TEST
 
+/* The backend's reason is available through the API and, at log level
+ * debug, in one line on stderr at open; per-call options pick the backend
+ * and override the environment. */
+START_TEST(reason_logged_and_options_override_environment)
+{
+	int fd = new_file();
+	char logpath[PATH_MAX];
+	int logfd = tu_tmpfile(logpath);
+	int saved = dup(2);
+	dup2(logfd, 2);
+	setenv("GROWMAP_LOG_LEVEL", "debug", 1);
+	setenv("GROWMAP_FAULT_AROUND", "3", 1);          /* invalid */
+	struct growmap_options opts = { .backend = TEST_BACKEND, .fault_around_pages = 4 };
+	struct growmap *gm = NULL;
+	int r = growmap_open_opts(&gm, fd, 1 << 20, 0, &opts);
+	unsetenv("GROWMAP_FAULT_AROUND");
+	/* A bad environment value is refused even when an option would
+	 * replace it: every layer is checked. */
+	ck_assert_int_eq(r, -EINVAL);
+	setenv("GROWMAP_BACKEND", strcmp(TEST_BACKEND, "signal") ? "signal" : "uffd", 1);
+	r = growmap_open_opts(&gm, fd, 1 << 20, 0, &opts);
+	dup2(saved, 2);
+	close(saved);
+	ck_assert_int_eq(r, 0);
+	ck_assert_str_eq(growmap_backend(gm), TEST_BACKEND);   /* the option won */
+	const char *reason = growmap_backend_reason(gm);
+	ck_assert_ptr_nonnull(reason);
+	char log[2048] = "";
+	ck_assert_int_ge(pread(logfd, log, sizeof(log) - 1, 0), 0);
+	ck_assert_msg(strstr(log, "growmap: environment variable GROWMAP_FAULT_AROUND"), "log: %s", log);
+	ck_assert_msg(strstr(log, "growmap: attached fd"), "log: %s", log);
+	ck_assert_msg(strstr(log, reason), "reason '%s' not in log: %s", reason, log);
+	ck_assert_int_eq(growmap_close(gm), 0);
+
+	opts.fault_around_pages = 3;
+	ck_assert_int_eq(growmap_open_opts(&gm, fd, 1 << 20, 0, &opts), -EINVAL);
+	opts.fault_around_pages = 0;
+	opts.reserved[2] = 1;
+	ck_assert_int_eq(growmap_open_opts(&gm, fd, 1 << 20, 0, &opts), -EINVAL);
+	tu_select_backend();
+	close(logfd);
+	close(fd);
+}
+END_TEST
+
 /* The counters count what happened. */
 START_TEST(counters_report_work)
 {
@@ -960,6 +1005,7 @@ static Suite *growmap_suite(void)
 		CASE(background_writeback_on_interval),
 		CASE(background_writeback_on_dirty_limit),
 		CASE(open_close_cycles_with_busy_writeback),
+		CASE(reason_logged_and_options_override_environment),
 		CASE(counters_report_work),
 #undef CASE
 	};

@@ -45,8 +45,8 @@ int main(int argc, char **argv)
 		return fail("growmap_open", r);
 	}
 	char *p = growmap_addr(gm);
-	printf("attached %s (empty) at %p, 256 MiB reserved, backend %s\n", file,
-	       (void *)p, growmap_backend(gm));
+	printf("attached %s (empty) at %p, 256 MiB reserved\n  backend %s\n", file,
+	       (void *)p, growmap_backend_reason(gm));
 
 	const size_t offsets[] = { 90000, 5, 1 << 20, 200 << 20 };
 	for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
