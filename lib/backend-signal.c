@@ -182,10 +182,19 @@ static void raise_sigbus(void *addr)
 	info.si_signo = SIGBUS;
 	info.si_code = BUS_ADRERR;
 	info.si_addr = addr;
+	/* Like the kernel's own fault signals: neither blocked nor ignored,
+	 * else the access would retry forever. */
 	sigset_t bus;
 	sigemptyset(&bus);
 	sigaddset(&bus, SIGBUS);
 	pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
+	struct sigaction cur;
+	if (sigaction(SIGBUS, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+	    cur.sa_handler == SIG_IGN) {
+		memset(&cur, 0, sizeof(cur));
+		cur.sa_handler = SIG_DFL;
+		sigaction(SIGBUS, &cur, NULL);
+	}
 	syscall(SYS_rt_tgsigqueueinfo, getpid(), syscall(SYS_gettid), SIGBUS, &info);
 }
 
@@ -267,16 +276,14 @@ static void segv_handler(int sig, siginfo_t *info, void *ucontext)
 }
 
 /* Installs the handler once per process; it stays: later faults outside
- * growmap still reach the previous handler through it. If the application
- * replaced it since, it is installed again in front of the replacement. */
+ * growmap still reach the previous handler through it. An application
+ * handler installed afterwards must chain to growmap's (growmap(7)):
+ * installing growmap's again in front of it could make two handlers that
+ * chain to each other recurse forever. */
 static int install_handler(void)
 {
 	pthread_mutex_lock(&install_lock);
 	int r = 0;
-	struct sigaction current;
-	if (installed && sigaction(SIGSEGV, NULL, &current) == 0 &&
-	    (!(current.sa_flags & SA_SIGINFO) || current.sa_sigaction != segv_handler))
-		installed = false;
 	if (!installed) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));

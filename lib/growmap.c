@@ -190,6 +190,29 @@ static int check_fd(int fd, bool writable, struct stat *st)
 	return 0;
 }
 
+/*
+ * Our own open file description of the caller's file: the one-writer
+ * lock taken on it is not shared with copies of the caller's descriptor
+ * (inherited across exec, or passed over a socket). Where reopening
+ * through /proc is refused (no /proc, or file mode), a duplicate does.
+ */
+static int open_private(struct growmap *gm, int fd)
+{
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	int own = open(proc, (gm->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY);
+	if (own >= 0) {
+		struct stat st;
+		if (fstat(own, &st) == 0 && st.st_dev == gm->dev && st.st_ino == gm->ino) {
+			gm->fd = own;
+			return 0;
+		}
+		close(own);
+	}
+	gm->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	return gm->fd < 0 ? -errno : 0;
+}
+
 static int take_writer_lock(struct growmap *gm)
 {
 	struct flock fl = {
@@ -349,11 +372,8 @@ GROWMAP_EXPORT int growmap_open_opts(struct growmap **out, int fd, size_t reserv
 	if ((r = gm_writeback_init(gm)) < 0)
 		goto fail;
 
-	gm->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (gm->fd < 0) {
-		r = -errno;
+	if ((r = open_private(gm, fd)) < 0)
 		goto fail;
-	}
 	gm->populated = bitmap_alloc(gm->npages);
 	if (!gm->populated) {
 		r = -ENOMEM;

@@ -50,8 +50,10 @@ struct growmap;
  * -EINVAL (bad flags, NULL out, absurd reserve, O_APPEND fd),
  * -EBADF (fd not open), -EISDIR, -ENODEV (not a regular file),
  * -EACCES (fd's access mode does not allow the mapping),
- * -EBUSY (file already attached for writing), -EPERM / -EOPNOTSUPP
- * (the backend is not allowed or not offered by this kernel), -ENOMEM.
+ * -EBUSY (file already attached for writing), -EPERM / -EOPNOTSUPP /
+ * -ENOSYS (the backend asked for is not allowed or not offered here; also
+ * io_uring refused), -EMFILE (too many signal-backend mappings), -ENOMEM,
+ * and the errors of reading the configuration (see growmap.conf(5)).
  */
 GROWMAP_EXPORT int growmap_open(struct growmap **out, int fd, size_t reserve,
 				unsigned flags);
