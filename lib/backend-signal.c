@@ -404,19 +404,13 @@ static int signal_collect_written(struct growmap *gm)
 	if (!file_page)
 		return -ENOMEM;
 	int r = 0;
-	for (size_t block = 0; block < sb->nblocks; block++) {
-		if (block % BITMAP_WORD_BITS == 0 &&
-		    !__atomic_load_n(&sb->dirty_blocks[block / BITMAP_WORD_BITS], __ATOMIC_ACQUIRE)) {
-			block += BITMAP_WORD_BITS - 1;
-			continue;
-		}
-		if (!bitmap_test_atomic(sb->dirty_blocks, block))
-			continue;
+	for (size_t block = bitmap_next_set_atomic(sb->dirty_blocks, 0, sb->nblocks);
+	     block < sb->nblocks;
+	     block = bitmap_next_set_atomic(sb->dirty_blocks, block + 1, sb->nblocks)) {
 		size_t lo = block * sb->block_pages;
 		size_t hi = lo + sb->block_pages < gm->npages ? lo + sb->block_pages : gm->npages;
 		stripe_lock(sb, block);
-		__atomic_fetch_and(&sb->dirty_blocks[block / BITMAP_WORD_BITS],
-				   ~((uint64_t)1 << (block % BITMAP_WORD_BITS)), __ATOMIC_ACQ_REL);
+		bitmap_clear_atomic(sb->dirty_blocks, block);
 		size_t first_dirty = hi, last_dirty = lo;
 		for (size_t p = lo; p < hi; p++) {
 			if (state_get(sb, p) != PAGE_DIRTY)

@@ -434,14 +434,9 @@ static int uffd_collect_written(struct growmap *gm)
 	struct uffd_backend *ub = gm->backend;
 	struct page_region regions[256];
 	size_t ps = gm->page_size;
-	for (size_t chunk = 0; chunk < ub->nchunks; chunk++) {
-		if (chunk % BITMAP_WORD_BITS == 0 &&
-		    !__atomic_load_n(&ub->armed_chunks[chunk / BITMAP_WORD_BITS], __ATOMIC_ACQUIRE)) {
-			chunk += BITMAP_WORD_BITS - 1;   /* no armed chunk in this word */
-			continue;
-		}
-		if (!bitmap_test_atomic(ub->armed_chunks, chunk))
-			continue;
+	for (size_t chunk = bitmap_next_set_atomic(ub->armed_chunks, 0, ub->nchunks);
+	     chunk < ub->nchunks;
+	     chunk = bitmap_next_set_atomic(ub->armed_chunks, chunk + 1, ub->nchunks)) {
 		size_t last = chunk;
 		while (last + 1 < ub->nchunks && bitmap_test_atomic(ub->armed_chunks, last + 1))
 			last++;

@@ -37,6 +37,28 @@ static inline void bitmap_set_atomic(uint64_t *map, size_t bit)
 			  (uint64_t)1 << (bit % BITMAP_WORD_BITS), __ATOMIC_RELEASE);
 }
 
+static inline void bitmap_clear_atomic(uint64_t *map, size_t bit)
+{
+	__atomic_fetch_and(&map[bit / BITMAP_WORD_BITS],
+			   ~((uint64_t)1 << (bit % BITMAP_WORD_BITS)), __ATOMIC_ACQ_REL);
+}
+
+/* First set bit at or after 'from' (before 'end'), 'end' if none, in a
+ * bitmap other threads set bits in; words are loaded atomically. */
+static inline size_t bitmap_next_set_atomic(const uint64_t *map, size_t from, size_t end)
+{
+	for (size_t bit = from; bit < end;) {
+		size_t shift = bit % BITMAP_WORD_BITS;
+		uint64_t w = __atomic_load_n(&map[bit / BITMAP_WORD_BITS], __ATOMIC_ACQUIRE) >> shift;
+		if (w) {
+			bit += (size_t)__builtin_ctzll(w);
+			return bit < end ? bit : end;
+		}
+		bit += BITMAP_WORD_BITS - shift;
+	}
+	return end;
+}
+
 /* Set or clear bits [from, to). */
 static inline void bitmap_assign_range(uint64_t *map, size_t from, size_t to,
 				       bool value)

@@ -23,13 +23,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "uffd-compat.h"
 
-#ifndef UFFD_USER_MODE_ONLY
-#define UFFD_USER_MODE_ONLY 1
-#endif
-#ifndef USERFAULTFD_IOC_NEW
-#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
-#endif
 
 /* What the kernel lets this process have, asked directly. */
 static const char *expected_prefix(void)
