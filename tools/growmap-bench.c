@@ -206,34 +206,6 @@ static int map_close(struct mapping *m)
 
 /* ---- verification: the file itself, through pread ---- */
 
-static int verify_fill(int fd, size_t size, char *why, size_t whylen)
-{
-	struct stat st;
-	fstat(fd, &st);
-	if ((size_t)st.st_size != size) {
-		snprintf(why, whylen, "size %lld, expected %zu", (long long)st.st_size, size);
-		return -1;
-	}
-	unsigned char *buf = malloc(MIB);
-	for (size_t off = 0; off < size; off += MIB) {
-		size_t n = size - off < MIB ? size - off : MIB;
-		if (pread(fd, buf, n, (off_t)off) != (ssize_t)n) {
-			snprintf(why, whylen, "short read at %zu", off);
-			free(buf);
-			return -1;
-		}
-		for (size_t i = 0; i < n; i++)
-			if (buf[i] != fill_byte((off + i) / PS)) {
-				snprintf(why, whylen, "byte %zu is %u, expected %u", off + i, buf[i],
-					 fill_byte((off + i) / PS));
-				free(buf);
-				return -1;
-			}
-	}
-	free(buf);
-	return 0;
-}
-
 /* Expected bytes of a file, one value per page (0: never stored). */
 static int verify_pages(int fd, const unsigned char *page_byte, size_t npages,
 			size_t expect_size, bool first_word_only, char *why, size_t whylen)
@@ -266,6 +238,18 @@ static int verify_pages(int fd, const unsigned char *page_byte, size_t npages,
 	}
 	free(buf);
 	return 0;
+}
+
+/* A file every page of which holds fill_byte(page), 'size' bytes long. */
+static int verify_fill(int fd, size_t size, char *why, size_t whylen)
+{
+	size_t npages = (size + PS - 1) / PS;
+	unsigned char *expect = malloc(npages);
+	for (size_t pg = 0; pg < npages; pg++)
+		expect[pg] = fill_byte(pg);
+	int r = verify_pages(fd, expect, npages, size, false, why, whylen);
+	free(expect);
+	return r;
 }
 
 /* ---- files ---- */
