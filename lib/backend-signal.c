@@ -141,15 +141,13 @@ static int populate(struct growmap *gm, size_t page, bool store)
 	size_t from, to;
 	block_run(gm, page, PAGE_UNTOUCHED, &from, &to);
 	size_t count = to - from;
-	int r = 0;
-	if (gm->writable)
-		r = gm_reserve_disk(gm, page, &from, &count);
+	int r = gm_reserve_disk(gm, page, &from, &count);
 	if (r == 0)
 		r = gm_read_file(gm, from, count, gm->io_base + from * gm->page_size);
 	if (r < 0)
 		return r;
 	to = from + count;
-	bool dirty = store && gm->writable;
+	bool dirty = store;
 	r = protect(gm, from, to, dirty ? PROT_READ | PROT_WRITE : PROT_READ);
 	if (r < 0)
 		return r;
@@ -246,7 +244,6 @@ static void segv_handler(int sig, siginfo_t *info, void *ucontext)
 	size_t page = (size_t)(addr - gm->base) / gm->page_size;
 	size_t block = page / sb->block_pages;
 	int r = 0;
-	bool foreign = false;
 
 	gm_stat_add(gm, faults, 1);
 	stripe_lock(sb, block);
@@ -255,23 +252,17 @@ static void segv_handler(int sig, siginfo_t *info, void *ucontext)
 		r = populate(gm, page, fault_is_store(ucontext));
 		break;
 	case PAGE_CLEAN:
-		/* Readable, so this was a store: refused on a read-only mapping. */
-		if (gm->writable)
-			r = make_dirty(gm, page);
-		else
-			foreign = true;
+		r = make_dirty(gm, page);   /* readable, so this was a store */
 		break;
 	default:
 		break;   /* another thread resolved it meanwhile: retry the access */
 	}
 	stripe_unlock(sb, block);
-	if (r < 0 && gm->writable)
+	if (r < 0)
 		gm_record_error(gm, r);
 	__atomic_sub_fetch(&handlers_running, 1, __ATOMIC_ACQ_REL);
 	errno = saved_errno;
-	if (foreign)
-		chain(sig, info, ucontext);
-	else if (r < 0)
+	if (r < 0)
 		raise_sigbus(addr);
 }
 

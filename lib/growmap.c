@@ -243,31 +243,45 @@ static void drop_writer_lock(struct growmap *gm)
 }
 
 /*
- * The range is a memfd (shmem) mapped MAP_SHARED, so another process (the
- * daemon) can map the very same pages; a PROT_NONE guard page follows it
- * so that access beyond the reservation is SIGSEGV. The whole range is
- * MADV_DONTFORK: a child process has nothing there (see growmap_open(3)).
+ * A writable range is a memfd (shmem) mapped MAP_SHARED, so another
+ * process (the daemon) can map the very same pages, and a backend pages
+ * the file in and out of it. A read-only range needs no paging: it is the
+ * file itself, mapped read-only up to the end of its last page, then
+ * anonymous zeros; loads are as fast as the kernel's own mapping and
+ * nothing can be written. Either way a PROT_NONE guard page follows, so
+ * access beyond the reservation is SIGSEGV, and the whole range is
+ * MADV_DONTFORK: a child process has nothing there (growmap_open(3)).
  */
-static int map_region(struct growmap *gm)
+static int map_region(struct growmap *gm, off_t file_size)
 {
-	gm->memfd = memfd_create("growmap", MFD_CLOEXEC);
-	if (gm->memfd < 0)
-		return -errno;
-	if (ftruncate(gm->memfd, (off_t)gm->reserve) < 0)
-		return -errno;
 	size_t total = gm->reserve + gm->page_size;
-	void *area = mmap(NULL, total, PROT_NONE,
+	char *area = mmap(NULL, total, PROT_NONE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (area == MAP_FAILED)
 		return -errno;
-	int prot = PROT_READ | (gm->writable ? PROT_WRITE : 0);
-	if (mmap(area, gm->reserve, prot, MAP_SHARED | MAP_FIXED, gm->memfd, 0)
-	    == MAP_FAILED) {
-		int err = -errno;
-		munmap(area, total);
-		return err;
-	}
 	gm->base = gm->io_base = area;
+	if (gm->writable) {
+		gm->memfd = memfd_create("growmap", MFD_CLOEXEC);
+		if (gm->memfd < 0)
+			return -errno;
+		if (ftruncate(gm->memfd, (off_t)gm->reserve) < 0)
+			return -errno;
+		if (mmap(area, gm->reserve, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			 gm->memfd, 0) == MAP_FAILED)
+			return -errno;
+	} else {
+		size_t ps = gm->page_size;
+		size_t file_bytes = ((size_t)file_size + ps - 1) & ~(ps - 1);
+		if (file_bytes > gm->reserve)
+			file_bytes = gm->reserve;
+		if (file_bytes && mmap(area, file_bytes, PROT_READ, MAP_SHARED | MAP_FIXED,
+				       gm->fd, 0) == MAP_FAILED)
+			return -errno;
+		if (gm->reserve > file_bytes &&
+		    mmap(area + file_bytes, gm->reserve - file_bytes, PROT_READ,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+			return -errno;
+	}
 	if (madvise(area, total, MADV_DONTFORK) < 0)
 		return -errno;
 	return 0;
@@ -396,12 +410,18 @@ GROWMAP_EXPORT int growmap_open_opts(struct growmap **out, int fd, size_t reserv
 		goto fail;
 
 	/* The backend first: the writeback thread may run a pass at once. */
-	if ((r = map_region(gm)) < 0)
+	if ((r = map_region(gm, st.st_size)) < 0)
 		goto fail_registered;
-	if ((r = attach_backend(gm)) < 0)
-		goto fail_registered;
-	if (writable && (r = gm_writeback_start(gm)) < 0)
-		goto fail_registered;
+	if (writable) {
+		if ((r = attach_backend(gm)) < 0)
+			goto fail_registered;
+		if ((r = gm_writeback_start(gm)) < 0)
+			goto fail_registered;
+	} else {
+		gm->ops = cfg.backend == GM_BACKEND_SIGNAL ? &gm_signal_ops : &gm_uffd_ops;
+		snprintf(gm->reason, sizeof(gm->reason), "%s: read-only, so the file is "
+			 "mapped directly and the backend has nothing to do", gm->ops->name);
+	}
 	gm_log(&gm->cfg, GM_LOG_DEBUG, "attached fd %d (%zu bytes reserved, %s): %s",
 	       fd, gm->reserve, writable ? "read-write" : "read-only", gm->reason);
 	*out = gm;

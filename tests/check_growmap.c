@@ -143,6 +143,9 @@ START_TEST(rdonly_store_raises_sigsegv_and_never_writes)
 	struct growmap *gm = attach(ro, 1 << 20, GROWMAP_RDONLY);
 	unsigned char *p = growmap_addr(gm);
 	ck_assert_int_eq(memcmp(p, "hello", 5), 0);
+	for (size_t i = 5; i < 3 * PS; i++)             /* past the end: zeros */
+		ck_assert_int_eq(p[i], 0);
+	ck_assert_int_eq(p[(1 << 20) - 1], 0);
 	void *addr;
 	struct tu_access a = { .p = p + 2 * PS, .value = 1 };
 	ck_assert_int_eq(tu_catch_signal(tu_store, &a, &addr, NULL), SIGSEGV);
@@ -162,6 +165,56 @@ START_TEST(rdonly_store_raises_sigsegv_and_never_writes)
 	ck_assert_int_eq(pread(fd, buf, 5, 0), 5);
 	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
 	close(ro);
+	close(fd);
+}
+END_TEST
+
+/* A read-only attach of an empty file: all zeros, nothing written. */
+START_TEST(rdonly_empty_file_reads_zeros)
+{
+	int fd = new_file();
+	int ro = open(path, O_RDONLY | O_CLOEXEC);
+	struct growmap *gm = attach(ro, 64 << 10, GROWMAP_RDONLY);
+	const unsigned char *p = growmap_addr(gm);
+	for (size_t i = 0; i < (64 << 10); i += 97)
+		ck_assert_int_eq(p[i], 0);
+	struct tu_access a = { .p = (unsigned char *)p + 5, .value = 1 };
+	ck_assert_int_eq(tu_catch_signal(tu_store, &a, NULL, NULL), SIGSEGV);
+	a.p = (unsigned char *)p + (64 << 10);            /* the guard page */
+	ck_assert_int_eq(tu_catch_signal(tu_load, &a, NULL, NULL), SIGSEGV);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 0);
+	close(ro);
+	close(fd);
+}
+END_TEST
+
+/* Filling pages in order costs few faults: the uffd backend widens its
+ * window (up to 512 pages) while faults continue a stream; the signal
+ * backend populates a block per fault. Random stores keep small windows:
+ * no more than the fault-around window is populated per store. */
+START_TEST(sequential_fill_takes_few_faults)
+{
+	int fd = new_file();
+	struct growmap *gm = attach(fd, 64 << 20, 0);
+	char *p = growmap_addr(gm);
+	enum { SEQ = 4096 };
+	for (size_t pg = 0; pg < SEQ; pg++)
+		p[pg * PS] = 1;
+	struct growmap_stats st;
+	growmap_stats(gm, &st);
+	if (strcmp(TEST_BACKEND, "uffd") == 0)
+		ck_assert_msg(st.faults <= 24, "%llu faults", (unsigned long long)st.faults);
+	else
+		ck_assert_msg(st.faults <= SEQ / 16, "%llu faults", (unsigned long long)st.faults);
+	uint64_t before = st.pages_populated;
+	/* Beyond any window the fill could have populated, 48 pages apart and
+	 * in descending order, so no store lands where a window ended. */
+	for (size_t i = 100; i-- > 0;)
+		p[(size_t)(SEQ + 1024 + i * 48 + 5) * PS] = 2;
+	growmap_stats(gm, &st);
+	ck_assert_uint_le(st.pages_populated - before, 100 * 16);
+	ck_assert_int_eq(growmap_close(gm), 0);
 	close(fd);
 }
 END_TEST
@@ -1043,6 +1096,8 @@ static Suite *growmap_suite(void)
 		CASE(existing_file_visible_loads_beyond_eof_read_zero),
 		CASE(store_in_last_partial_page_rounds_size_up),
 		CASE(rdonly_store_raises_sigsegv_and_never_writes),
+		CASE(rdonly_empty_file_reads_zeros),
+		CASE(sequential_fill_takes_few_faults),
 		CASE(read_syscall_into_untouched_pages),
 		CASE(threads_store_random_pages_every_byte_checked),
 		CASE(verifier_catches_corruption),

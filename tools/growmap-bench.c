@@ -52,10 +52,11 @@ static const char *const contender_name[NCONTENDERS] = {
 	"uffd", "signal", "K1", "K2", "pwrite",
 };
 
-enum workload { W_SEQFILL, W_SPARSE, W_READ_COLD, W_READ_WARM, W_REWRITE, W_THREADS1,
-		W_THREADSN, NWORKLOADS };
+enum workload { W_SEQFILL, W_SPARSE, W_READ_COLD, W_READ_WARM, W_READ_RW, W_REWRITE,
+		W_THREADS1, W_THREADSN, NWORKLOADS };
 static const char *const workload_name[NWORKLOADS] = {
-	"seqfill", "sparse", "read-cold", "read-warm", "rewrite", "threads-1", "threads-n",
+	"seqfill", "sparse", "read-cold", "read-warm", "read-rw", "rewrite", "threads-1",
+	"threads-n",
 };
 
 struct params {
@@ -389,8 +390,10 @@ static void run_sparse(struct run_ctx *c)
 	close(fd);
 }
 
-/* (c) read an existing file through the mapping: every 8-byte word. */
-static void run_read(struct run_ctx *c, bool cold)
+/* (c) read an existing file through the mapping: every 8-byte word.
+ * Read-only mappings unless 'writable' (warm, through a writable mapping:
+ * what a program that reads before it writes pays). */
+static void run_read(struct run_ctx *c, bool cold, bool writable)
 {
 	const struct params *p = c->p;
 	if (c->who == C_PWRITE) {
@@ -409,7 +412,7 @@ static void run_read(struct run_ctx *c, bool cold)
 	}
 	struct mapping m = { .who = c->who, .final_size = -1 };
 	double t0 = now();
-	int r = map_open(&m, fd, p->size, -1, false);
+	int r = map_open(&m, fd, p->size, writable ? (off_t)p->size : -1, writable);
 	if (r < 0)
 		return fail(c, "open", r);
 	uint64_t sum = 0;
@@ -428,8 +431,8 @@ static void run_read(struct run_ctx *c, bool cold)
 		c->rep.ok = -1;
 		snprintf(c->rep.why, sizeof(c->rep.why), "checksum %llx, expected %llx",
 			 (unsigned long long)sum, (unsigned long long)want);
-	} else {
-		c->rep.ok = 1;
+	} else {   /* and reading changed nothing */
+		c->rep.ok = verify_fill(fd, p->size, c->rep.why, sizeof(c->rep.why)) == 0 ? 1 : -1;
 	}
 	close(fd);
 }
@@ -547,8 +550,9 @@ static void run_workload(struct run_ctx *c, enum workload w)
 	switch (w) {
 	case W_SEQFILL: run_seqfill(c); break;
 	case W_SPARSE: run_sparse(c); break;
-	case W_READ_COLD: run_read(c, true); break;
-	case W_READ_WARM: run_read(c, false); break;
+	case W_READ_COLD: run_read(c, true, false); break;
+	case W_READ_WARM: run_read(c, false, false); break;
+	case W_READ_RW: run_read(c, false, true); break;
 	case W_REWRITE: run_rewrite(c); break;
 	case W_THREADS1: run_threads(c, 1); break;
 	case W_THREADSN: run_threads(c, c->p->threads); break;
@@ -666,6 +670,7 @@ static void workload_title(const struct params *p, enum workload w, char *out, s
 	case W_SPARSE: snprintf(out, len, "(b) %zu random first-touch stores in %s, sync+close", p->sparse_pages, rs); break;
 	case W_READ_COLD: snprintf(out, len, "(c) read a %s file through the mapping, cold cache", sz); break;
 	case W_READ_WARM: snprintf(out, len, "(c) read a %s file through the mapping, warm cache", sz); break;
+	case W_READ_RW: snprintf(out, len, "(c) read a %s file through a writable mapping, warm cache", sz); break;
 	case W_REWRITE: snprintf(out, len, "(d) %zu random %s rewrites of a %s file, sync", p->rewrites, run, sz); break;
 	case W_THREADS1: snprintf(out, len, "(e) 1 thread filling a new %s file, sync+close", sz); break;
 	case W_THREADSN: snprintf(out, len, "(e) %u threads filling a new %s file, sync+close", p->threads, sz); break;
@@ -731,8 +736,8 @@ static void usage(FILE *f)
 "  --rewrites N         rewrite runs (default 4096; --quick 256)\n"
 "  --threads N          threads of the threads-n workload (default 2)\n"
 "  --reps N             repetitions, at least 5 (default 5)\n"
-"  --workloads LIST     comma list of: seqfill,sparse,read-cold,read-warm,rewrite,\n"
-"                       threads-1,threads-n (default all)\n"
+"  --workloads LIST     comma list of: seqfill,sparse,read-cold,read-warm,read-rw,\n"
+"                       rewrite,threads-1,threads-n (default all)\n"
 "  --contenders LIST    comma list of: uffd,signal,K1,K2,pwrite (default all)\n"
 "  --dir DIR            where the benchmark's files live (default $TMPDIR or /var/tmp)\n"
 "  --csv FILE           also write the results as CSV\n"
