@@ -254,11 +254,19 @@ static void drop_writer_lock(struct growmap *gm)
  */
 static int map_region(struct growmap *gm, off_t file_size)
 {
+	/* Aligned to 2 MiB like the kernel's own large file mappings, so
+	 * large folios and huge page tables line up with the range. */
+	const size_t align = (size_t)2 << 20;
 	size_t total = gm->reserve + gm->page_size;
-	char *area = mmap(NULL, total, PROT_NONE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (area == MAP_FAILED)
+	char *raw = mmap(NULL, total + align, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
 		return -errno;
+	char *area = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+	if (area > raw)
+		munmap(raw, (size_t)(area - raw));
+	if (raw + total + align > area + total)
+		munmap(area + total, (size_t)(raw + total + align - (area + total)));
 	gm->base = gm->io_base = area;
 	if (gm->writable) {
 		gm->memfd = memfd_create("growmap", MFD_CLOEXEC);

@@ -25,7 +25,7 @@ set output dir.'/'."seqfill".'.png'
 set title "(a) sequential fill of a new 1 GiB file, sync+close"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:4.4]
-set yrange [0:1.28934]
+set yrange [0:1.16767]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3, "pwrite" 4)
 set ytics nomirror
 set border 3
@@ -50,7 +50,7 @@ set output dir.'/'."sparse".'.png'
 set title "(b) 16384 random first-touch stores in 4 GiB, sync+close"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.19541]
+set yrange [0:1.23367]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
 set ytics nomirror
 set border 3
@@ -75,7 +75,7 @@ set output dir.'/'."read-cold".'.png'
 set title "(c) read a 1 GiB file through the mapping, cold cache"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.18166]
+set yrange [0:1.15276]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
 set ytics nomirror
 set border 3
@@ -100,7 +100,7 @@ set output dir.'/'."read-warm".'.png'
 set title "(c) read a 1 GiB file through the mapping, warm cache"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.17859]
+set yrange [0:1.17473]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
 set ytics nomirror
 set border 3
@@ -118,6 +118,31 @@ set output dir.'/'."read-warm".'.svg'
 replot
 unset output
 
+# ---- read-rw ----
+reset
+set terminal @pngterm
+set output dir.'/'."read-rw".'.png'
+set title "(c) read a 1 GiB file through a writable mapping, warm cache"
+set ylabel "speed relative to K1 (K1 median time / median time)"
+set xrange [-0.6:3.4]
+set yrange [0:1.16407]
+set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
+set ytics nomirror
+set border 3
+set grid ytics lc rgb '#dddddd'
+set style fill solid 0.85 border lc rgb '#333333'
+set key below horizontal samplen 2
+set style textbox opaque noborder margins 0.5,0.5
+datafile = dir.'/'."read-rw".'.dat'
+plot datafile using 1:3:(0.6):9 with boxes lc variable notitle, \
+     datafile using 1:3:4:5 with yerrorbars lc rgb 'black' pt 7 ps 0.4 title 'min..max of the runs', \
+     1 with lines dt 2 lw 1.5 lc rgb 'black' title 'K1 = 1.0', \
+     datafile using 1:10:(sprintf('%.2fx', $3)) with labels offset 0,0.8 boxed notitle
+set terminal @svgterm
+set output dir.'/'."read-rw".'.svg'
+replot
+unset output
+
 # ---- rewrite ----
 reset
 set terminal @pngterm
@@ -125,7 +150,7 @@ set output dir.'/'."rewrite".'.png'
 set title "(d) 4096 random 64 KiB rewrites of a 1 GiB file, sync"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.96429]
+set yrange [0:1.94101]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "pwrite" 3)
 set ytics nomirror
 set border 3
@@ -150,7 +175,7 @@ set output dir.'/'."threads-1".'.png'
 set title "(e) 1 thread filling a new 1 GiB file, sync+close"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.2495]
+set yrange [0:1.23708]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
 set ytics nomirror
 set border 3
@@ -175,7 +200,7 @@ set output dir.'/'."threads-n".'.png'
 set title "(e) 2 threads filling a new 1 GiB file, sync+close"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.26194]
+set yrange [0:1.28567]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
 set ytics nomirror
 set border 3
@@ -203,10 +228,10 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border lc rgb '#333333'
 set boxwidth 0.9 relative
-set xrange [-0.5:6.5]
+set xrange [-0.5:7.5]
 set logscale y
-set yrange [0.0217773:4.89772]
-set xtics nomirror scale 0 ("seqfill" 0, "sparse" 1, "read-cold" 2, "read-warm" 3, "rewrite" 4, "threads-1" 5, "threads-n" 6)
+set yrange [0.0269643:5.03305]
+set xtics nomirror scale 0 ("seqfill" 0, "sparse" 1, "read-cold" 2, "read-warm" 3, "read-rw" 4, "rewrite" 5, "threads-1" 6, "threads-n" 7)
 set ytics nomirror
 set border 3
 set grid ytics lc rgb '#dddddd'
@@ -237,18 +262,18 @@ set title "(b) 16384 random first-touch stores in 4 GiB, sync+close  -  first-to
 set xlabel "first-touch latency (ns)"
 set ylabel "fraction of touches per bin (20 bins per decade)"
 set logscale x 10
-set xrange [501.187:6.30957e+07]
-set yrange [0:0.467552]
-set xtics nomirror ("1k" 1000, "2k" 2000, "5k" 5000, "10k" 10000, "20k" 20000, "50k" 50000, "100k" 100000, "200k" 200000, "500k" 500000, "1M" 1e+06, "2M" 2e+06, "5M" 5e+06, "10M" 1e+07, "20M" 2e+07, "50M" 5e+07)
+set xrange [501.187:1e+08]
+set yrange [0:0.40014]
+set xtics nomirror ("1k" 1000, "2k" 2000, "5k" 5000, "10k" 10000, "20k" 20000, "50k" 50000, "100k" 100000, "200k" 200000, "500k" 500000, "1M" 1e+06, "2M" 2e+06, "5M" 5e+06, "10M" 1e+07, "20M" 2e+07, "50M" 5e+07, "100M" 1e+08)
 set ytics nomirror
 set border 3
 set grid xtics ytics lc rgb '#dddddd'
 set key top right opaque box lc rgb '#999999'
 datafile = dir.'/'."latency-sparse".'.dat'
-plot datafile using 1:3 with steps lw 2 lt 1 title "uffd: n=81920, p50 79.8 us, p99 250 us", \
-     datafile using 1:4 with steps lw 2 lt 2 title "signal: n=81920, p50 235 us, p99 1.12 ms", \
-     datafile using 1:5 with steps lw 2 lt 3 title "K1: n=81920, p50 5.54 us, p99 25.6 us", \
-     datafile using 1:6 with steps lw 2 lt 4 title "K2: n=81920, p50 5.52 us, p99 31.4 us"
+plot datafile using 1:3 with steps lw 2 lt 1 title "uffd: n=81920, p50 83.8 us, p99 278 us", \
+     datafile using 1:4 with steps lw 2 lt 2 title "signal: n=81920, p50 255 us, p99 1.29 ms", \
+     datafile using 1:5 with steps lw 2 lt 3 title "K1: n=81920, p50 5.72 us, p99 26.5 us", \
+     datafile using 1:6 with steps lw 2 lt 4 title "K2: n=81920, p50 5.65 us, p99 59 us"
 set terminal @svgterm
 set output dir.'/'."latency-sparse".'.svg'
 replot
