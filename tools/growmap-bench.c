@@ -953,5 +953,9 @@ int main(int argc, char **argv)
 			printf("\nplots written to %s\n", plot);
 	}
 	printf("\n%s: %d failed verification\n", failures ? "FAILED" : "ok", failures);
+	for (size_t i = 0; i < nlats; i++)
+		free((void *)lats[i].ns);
+	free(lats);
+	free(results);
 	return failures ? 1 : 0;
 }
