@@ -145,9 +145,9 @@ struct growmap {
 	 * populated; above it the file has no data. Atomic. */
 	int64_t data_size;
 
-	/* Serialises page population (fault path) with discarding pages. */
+	/* Serialises the uffd fault path with discarding pages. */
 	pthread_mutex_t resolve_lock;
-	uint64_t *populated;      /* under resolve_lock */
+	uint64_t *populated;      /* pages made present (writable only); set atomically */
 	uint64_t populated_since_writeback; /* atomic */
 
 	int sticky_error;         /* atomic; first error wins */

@@ -396,8 +396,7 @@ GROWMAP_EXPORT int growmap_open_opts(struct growmap **out, int fd, size_t reserv
 
 	if ((r = open_private(gm, fd)) < 0)
 		goto fail;
-	gm->populated = bitmap_alloc(gm->npages);
-	if (!gm->populated) {
+	if (writable && !(gm->populated = bitmap_alloc(gm->npages))) {
 		r = -ENOMEM;
 		goto fail;
 	}
