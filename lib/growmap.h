@@ -51,8 +51,8 @@ struct growmap;
  * -EBADF (fd not open), -EISDIR, -ENODEV (not a regular file),
  * -EACCES (fd's access mode does not allow the mapping),
  * -EBUSY (file already attached for writing), -EPERM / -EOPNOTSUPP /
- * -ENOSYS (the backend asked for is not allowed or not offered here; also
- * io_uring refused), -EMFILE (too many signal-backend mappings), -ENOMEM,
+ * -ENOSYS (the backend asked for is not allowed or not offered here),
+ * -EMFILE (too many signal-backend mappings), -ENOMEM,
  * and the errors of reading the configuration (see growmap.conf(5)).
  */
 GROWMAP_EXPORT int growmap_open(struct growmap **out, int fd, size_t reserve,

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
@@ -57,6 +58,16 @@ static void extent_clear(uint64_t *map, size_t *lo, size_t *hi)
 	if (*lo < *hi)
 		bitmap_assign_range(map, *lo, *hi, false);
 	*lo = *hi = 0;
+}
+
+/* Pages [first, first + n) reached the file: no longer pending, not yet
+ * durable. */
+static void wb_run_written(struct growmap *gm, size_t first, size_t n)
+{
+	bitmap_assign_range(gm->wb.pending, first, first + n, false);
+	bitmap_assign_range(gm->wb.unsynced, first, first + n, true);
+	extent_widen(&gm->wb.unsynced_lo, &gm->wb.unsynced_hi, first, first + n);
+	gm_stat_add(gm, pages_written, n);
 }
 
 struct wb_slot {
@@ -146,13 +157,7 @@ static int wb_reap_one(struct wb_batch *b)
 		wb_prep_slot(b, idx);
 		return 0;
 	}
-	bitmap_assign_range(gm->wb.pending, s->first_page,
-			    s->first_page + s->npages, false);
-	bitmap_assign_range(gm->wb.unsynced, s->first_page,
-			    s->first_page + s->npages, true);
-	extent_widen(&gm->wb.unsynced_lo, &gm->wb.unsynced_hi, s->first_page,
-		     s->first_page + s->npages);
-	gm_stat_add(gm, pages_written, s->npages);
+	wb_run_written(gm, s->first_page, s->npages);
 	s->busy = false;
 	return 0;
 }
@@ -165,10 +170,53 @@ static int wb_free_slot(struct wb_batch *b)
 	return -1;
 }
 
+/* Without io_uring (refused by a seccomp profile or
+ * kernel.io_uring_disabled): the same runs, written with pwrite(2). */
+static int wb_write_pending_sync(struct growmap *gm)
+{
+	size_t ps = gm->page_size, max_pages = WB_MAX_WRITE / ps;
+	size_t from = gm->wb.pending_lo, to;
+	int first_error = 0;
+	while (bitmap_next_run(gm->wb.pending, gm->wb.pending_hi, &from, &to)) {
+		for (; from < to;) {
+			size_t n = to - from < max_pages ? to - from : max_pages;
+			size_t len = n * ps, done = 0;
+			off_t off = (off_t)(from * ps);
+			int err = 0;
+			while (done < len && !err) {
+				ssize_t w = pwrite(gm->fd, gm->io_base + off + done, len - done,
+						   off + (off_t)done);
+				if (w > 0) {
+					done += (size_t)w;
+					gm_stat_add(gm, bytes_written, w);
+				} else if (w < 0 && errno == EINTR) {
+					continue;
+				} else {
+					err = w < 0 ? -errno : -EIO;
+				}
+			}
+			gm_stat_add(gm, write_batches, 1);
+			if (err) {
+				gm_record_error(gm, err);
+				if (!first_error)
+					first_error = err;
+			} else {
+				wb_run_written(gm, from, n);
+			}
+			from += n;
+		}
+	}
+	if (!first_error)
+		gm->wb.pending_lo = gm->wb.pending_hi = 0;
+	return first_error;
+}
+
 /* Writes every pending page, one request per contiguous run (split at
  * WB_MAX_WRITE), as many in flight as the ring holds. */
 static int wb_write_pending(struct growmap *gm)
 {
+	if (!gm->wb.ring_ready)
+		return wb_write_pending_sync(gm);
 	struct wb_batch b = { .gm = gm, .nslots = gm->cfg.queue_depth };
 	struct wb_slot slots[b.nslots];
 	memset(slots, 0, sizeof(slots));
@@ -320,6 +368,13 @@ static void *wb_thread_main(void *arg)
 	struct growmap *gm = arg;
 	struct gm_writeback *wb = &gm->wb;
 	int r = wb_ring_setup(gm);
+	if (r == -EPERM || r == -ENOSYS || r == -EACCES) {
+		/* io_uring refused: write synchronously, and say so. */
+		size_t len = strlen(gm->reason);
+		snprintf(gm->reason + len, sizeof(gm->reason) - len,
+			 "; writeback with pwrite(2): io_uring refused (%s)", strerror(-r));
+		r = 0;
+	}
 
 	pthread_mutex_lock(&wb->lock);
 	wb->start_result = r;
@@ -367,7 +422,8 @@ static void *wb_thread_main(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&wb->lock);
-	io_uring_queue_exit(&wb->ring);
+	if (wb->ring_ready)
+		io_uring_queue_exit(&wb->ring);
 	wb->ring_ready = false;
 	return NULL;
 }

@@ -13,7 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -584,6 +588,59 @@ START_TEST(unreservable_store_kills_even_with_sigbus_ignored)
 }
 END_TEST
 
+/* Where io_uring is refused (container seccomp profiles, or
+ * kernel.io_uring_disabled), writeback falls back to pwrite(2) and the
+ * reason says so; nothing else changes. A child refuses io_uring_setup to
+ * itself with a seccomp filter, as such a profile would. */
+static int refuse_io_uring(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 425 /* io_uring_setup */, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+START_TEST(writeback_without_io_uring)
+{
+	int fd = new_file();
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (refuse_io_uring() < 0)
+			_exit(10);
+		struct growmap *gm;
+		if (growmap_open(&gm, fd, 1 << 20, 0) < 0)
+			_exit(11);
+		if (!strstr(growmap_backend_reason(gm), "writeback with pwrite(2)"))
+			_exit(12);
+		unsigned char *p = growmap_addr(gm);
+		for (size_t pg = 0; pg < 64; pg += 3)
+			tu_fill_page(p + pg * PS, (uint32_t)pg + 1, pg);
+		if (growmap_sync(gm) < 0)
+			_exit(13);
+		tu_fill_page(p + 70 * PS, 500, 70);
+		if (growmap_close(gm) < 0)
+			_exit(14);
+		_exit(0);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child check %d failed",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	uint32_t seeds[80] = { [70] = 500 };
+	for (size_t pg = 0; pg < 64; pg += 3)
+		seeds[pg] = (uint32_t)pg + 1;
+	long long bad = tu_verify_file(fd, seeds, 80, 71 * PS);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	close(fd);
+}
+END_TEST
+
 /* SPEC 13: after fork() the child has nothing mapped at the range
  * (touching it is SIGSEGV), its inherited handle answers -EPERM, and the
  * parent's mapping and file are unaffected. */
@@ -1106,6 +1163,7 @@ static Suite *growmap_suite(void)
 		CASE(second_writable_attach_is_ebusy),
 		CASE(writer_lock_holds_across_exec_of_shared_descriptor),
 		CASE(unreservable_store_kills_even_with_sigbus_ignored),
+		CASE(writeback_without_io_uring),
 		CASE(fork_child_gets_no_mapping),
 		CASE(signal_handlers_left_alone_or_chained),
 		CASE(zero_store_beyond_eof),
