@@ -304,36 +304,33 @@ static void fail(struct run_ctx *c, const char *what, int err)
 	snprintf(c->rep.why, sizeof(c->rep.why), "%s: %s", what, strerror(-err));
 }
 
-/* (a) sequential fill of a new file, then sync and close. */
+static void run_threads(struct run_ctx *c, unsigned nthreads);
+
+/* (a) sequential fill of a new file, then sync and close: through the
+ * mapping as in (e), in the calling thread; or with pwrite. */
 static void run_seqfill(struct run_ctx *c)
 {
 	const struct params *p = c->p;
+	if (c->who != C_PWRITE) {
+		run_threads(c, 0);
+		return;
+	}
 	char path[PATH_MAX];
 	int fd = new_file(p, path);
 	size_t pages = p->size / PS;
 	double t0 = now();
-	if (c->who == C_PWRITE) {
-		unsigned char *buf = malloc(MIB);
-		for (size_t off = 0; off < p->size; off += MIB) {
-			for (size_t i = 0; i < MIB; i += PS)
-				memset(buf + i, fill_byte((off + i) / PS), PS);
-			if (pwrite(fd, buf, MIB, (off_t)off) != MIB) {
-				fail(c, "pwrite", -EIO);
-				return;
-			}
+	unsigned char *buf = malloc(MIB);
+	for (size_t off = 0; off < p->size; off += MIB) {
+		for (size_t i = 0; i < MIB; i += PS)
+			memset(buf + i, fill_byte((off + i) / PS), PS);
+		if (pwrite(fd, buf, MIB, (off_t)off) != MIB) {
+			free(buf);
+			close(fd);
+			return fail(c, "pwrite", -EIO);
 		}
-		fdatasync(fd);
-		free(buf);
-	} else {
-		struct mapping m = { .who = c->who };
-		int r = map_open(&m, fd, p->size, (off_t)p->size, true);
-		if (r < 0)
-			return fail(c, "open", r);
-		for (size_t pg = 0; pg < pages; pg++)
-			memset(m.base + pg * PS, fill_byte(pg), PS);
-		if ((r = map_close(&m)) < 0)
-			return fail(c, "close", r);
 	}
+	fdatasync(fd);
+	free(buf);
 	c->rep.seconds = now() - t0;
 	c->rep.pages = pages;
 	c->rep.bytes = p->size;
@@ -498,7 +495,8 @@ static void run_rewrite(struct run_ctx *c)
 	close(fd);
 }
 
-/* (e) T threads filling disjoint slices of a new file at once. */
+/* (e) T threads filling disjoint slices of a new file at once; with T = 0
+ * the calling thread fills it all (workload (a)). */
 struct slice {
 	char *base;
 	size_t first, count;
@@ -529,6 +527,10 @@ static void run_threads(struct run_ctx *c, unsigned nthreads)
 		return fail(c, "open", r);
 	pthread_t t[64];
 	struct slice s[64];
+	if (nthreads == 0) {
+		s[0] = (struct slice){ m.base, 0, pages };
+		fill_slice(&s[0]);
+	}
 	for (unsigned i = 0; i < nthreads; i++) {
 		s[i] = (struct slice){ m.base, pages * i / nthreads,
 				       pages * (i + 1) / nthreads - pages * i / nthreads };
