@@ -173,6 +173,22 @@ static int arm_chunks(struct growmap *gm, size_t first, size_t count)
 	return 0;
 }
 
+/* Write-protects again the pages of [from, to) that lie in armed chunks,
+ * after their PTEs (and markers) were dropped: a page of an armed chunk
+ * with no marker would count as stored into. Unarmed chunks stay as they
+ * are; they are armed whole before their first page is populated. */
+static void rearm_armed(struct growmap *gm, size_t from, size_t to)
+{
+	struct uffd_backend *ub = gm->backend;
+	for (size_t c = from / ub->chunk_pages; c * ub->chunk_pages < to; c++) {
+		if (!bitmap_test_atomic(ub->armed_chunks, c))
+			continue;
+		size_t a = c * ub->chunk_pages > from ? c * ub->chunk_pages : from;
+		size_t b = (c + 1) * ub->chunk_pages < to ? (c + 1) * ub->chunk_pages : to;
+		wp_range(gm, a, b - a, UFFDIO_WRITEPROTECT_MODE_WP);
+	}
+}
+
 /* Makes the faulting thread take SIGBUS for 'page' (and wakes it). */
 static void fail_page(struct growmap *gm, size_t page, int err)
 {
@@ -545,14 +561,7 @@ static void uffd_discard_pages(struct growmap *gm, size_t from, size_t to)
 	size_t ps = gm->page_size;
 	fallocate(gm->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		  (off_t)(from * ps), (off_t)((to - from) * ps));
-	struct uffd_backend *ub = gm->backend;
-	for (size_t c = from / ub->chunk_pages; c * ub->chunk_pages < to; c++) {
-		if (!bitmap_test_atomic(ub->armed_chunks, c))
-			continue;
-		size_t a = c * ub->chunk_pages > from ? c * ub->chunk_pages : from;
-		size_t b = (c + 1) * ub->chunk_pages < to ? (c + 1) * ub->chunk_pages : to;
-		wp_range(gm, a, b - a, UFFDIO_WRITEPROTECT_MODE_WP);
-	}
+	rearm_armed(gm, from, to);
 }
 
 /* Clears poisoned pages so a later touch faults (and is tried) again. */
@@ -564,8 +573,7 @@ static void uffd_recover_failed(struct growmap *gm)
 	size_t from = 0, to;
 	while (bitmap_next_run(ub->poisoned, gm->npages, &from, &to)) {
 		madvise(gm->base + from * ps, (to - from) * ps, MADV_DONTNEED);
-		if (bitmap_test_atomic(ub->armed_chunks, from / ub->chunk_pages))
-			wp_range(gm, from, to - from, UFFDIO_WRITEPROTECT_MODE_WP);
+		rearm_armed(gm, from, to);
 		bitmap_assign_range(ub->poisoned, from, to, false);
 		from = to;
 	}
