@@ -126,7 +126,6 @@ struct gm_writeback {
 struct growmap {
 	const struct gm_backend_ops *ops;
 	struct gm_config cfg;
-	unsigned flags;
 	bool writable;
 	int fd;                   /* our duplicate of the caller's fd */
 	int memfd;                /* the pages themselves (shmem) */

@@ -379,7 +379,6 @@ GROWMAP_EXPORT int growmap_open_opts(struct growmap **out, int fd, size_t reserv
 	if (!gm)
 		return -ENOMEM;
 	gm->cfg = cfg;
-	gm->flags = flags;
 	gm->writable = writable;
 	gm->fd = -1;
 	gm->memfd = -1;
