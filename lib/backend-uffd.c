@@ -38,6 +38,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bitmap.h"
@@ -46,6 +47,7 @@
 
 #define CHUNK_BYTES ((size_t)2 << 20)
 #define UFFD_MSG_BATCH 64
+#define SPIN_NS 50000             /* see spin_read() */
 
 /* Features the backend cannot work without; checked against UFFDIO_API. */
 #define UFFD_REQUIRED_FEATURES                                          \
@@ -244,12 +246,14 @@ static int copy_pages(struct growmap *gm, size_t first, size_t count)
 
 /*
  * Sequential streams. A fault at the page where an earlier window ended
- * continues that stream, and its window doubles, up to STREAM_MAX_PAGES:
- * a sequential fill of 1 GiB then costs about 600 round trips to this
- * thread instead of 16384. Any other fault gets the small aligned
- * fault-around window, so random access populates (and keeps resident)
- * no more than before. A few streams are tracked so that threads filling
- * different parts do not reset each other.
+ * continues that stream, and its window doubles (starting from the
+ * fault-around size), up to STREAM_MAX_PAGES: a sequential fill of 1 GiB
+ * then costs about 600 round trips to this thread instead of 16384.
+ * A fault next to a populated page that no stream expected gets the
+ * fault-around window from the faulting page on. An isolated fault gets
+ * its own page only, so random first touches keep exactly the pages
+ * touched resident, as a plain mapping does. A few streams are tracked
+ * so that threads filling different parts do not reset each other.
  */
 static struct uffd_stream *stream_find(struct uffd_backend *ub, size_t page)
 {
@@ -265,14 +269,16 @@ static void fault_window(struct growmap *gm, size_t page, size_t *lo, size_t *hi
 	struct uffd_backend *ub = gm->backend;
 	size_t w = gm->cfg.fault_around_pages;
 	struct uffd_stream *st = stream_find(ub, page);
+	size_t n = 1;
 	if (st) {
-		size_t grown = st->window * 2 > STREAM_MAX_PAGES ? STREAM_MAX_PAGES : st->window * 2;
-		*lo = page;
-		*hi = page + grown < gm->npages ? page + grown : gm->npages;
-		return;
+		n = st->window * 2 > w ? st->window * 2 : w;
+		if (n > STREAM_MAX_PAGES)
+			n = STREAM_MAX_PAGES;
+	} else if (page > 0 && bitmap_test(gm->populated, page - 1)) {
+		n = w;
 	}
-	*lo = page & ~(w - 1);
-	*hi = *lo + w < gm->npages ? *lo + w : gm->npages;
+	*lo = page;
+	*hi = page + n < gm->npages ? page + n : gm->npages;
 }
 
 /* After populating [.., end) for a fault at 'page': the stream that
@@ -300,8 +306,10 @@ static void resolve_fault(struct growmap *gm, size_t page)
 {
 	struct uffd_backend *ub = gm->backend;
 	pthread_mutex_lock(&gm->resolve_lock);
-	if (bitmap_test(gm->populated, page)) {
-		/* Raced with another fault on the same window. */
+	if (bitmap_test(gm->populated, page) || bitmap_test_atomic(ub->poisoned, page)) {
+		/* Raced with another fault on the same window, or a second
+		 * message for a page already failed (and reported) once: the
+		 * thread finds the page present, or the poison and SIGBUS. */
 		struct uffdio_range wake = { .start = (unsigned long)(gm->base + page * gm->page_size),
 					     .len = gm->page_size };
 		uffd_ioctl_range(ub->uffd, UFFDIO_WAKE, &wake);
@@ -339,6 +347,33 @@ static void resolve_fault(struct growmap *gm, size_t page)
 	pthread_mutex_unlock(&gm->resolve_lock);
 }
 
+/*
+ * After serving faults, the thread polls the descriptor without sleeping
+ * for a short while before it blocks. Faults come in bursts (a run of
+ * stores crossing from one window into the next, several threads at
+ * once): a fault that arrives while the thread spins is read at once,
+ * instead of paying for waking this thread on another CPU, which costs
+ * more than serving the fault (see growmap(7)). Returns what read(2)
+ * returned, or -1 when nothing came.
+ */
+static ssize_t spin_read(struct uffd_backend *ub, struct uffd_msg *msgs, size_t len)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		ssize_t n = read(ub->uffd, msgs, len);
+		if (n > 0)
+			return n;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long ns = (t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec);
+		if (ns >= SPIN_NS)
+			return -1;
+		__builtin_ia32_pause();
+	}
+}
+
 static void *service_main(void *arg)
 {
 	struct growmap *gm = arg;
@@ -348,17 +383,22 @@ static void *service_main(void *arg)
 		{ .fd = ub->uffd, .events = POLLIN },
 		{ .fd = ub->stop_fd, .events = POLLIN },
 	};
+	bool spin = false;
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
+		ssize_t n = spin ? spin_read(ub, msgs, sizeof(msgs)) : -1;
+		if (n < 0) {
+			if (poll(pfd, 2, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			if (pfd[1].revents)
+				break;
+			if (pfd[0].revents & (POLLERR | POLLHUP))
+				break;
+			n = read(ub->uffd, msgs, sizeof(msgs));
 		}
-		if (pfd[1].revents)
-			break;
-		if (pfd[0].revents & (POLLERR | POLLHUP))
-			break;
-		ssize_t n = read(ub->uffd, msgs, sizeof(msgs));
+		spin = n > 0;
 		if (n < 0)
 			continue;  /* EAGAIN: another wake-up raced us */
 		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {

@@ -217,7 +217,10 @@ START_TEST(sequential_fill_takes_few_faults)
 	for (size_t i = 100; i-- > 0;)
 		p[(size_t)(SEQ + 1024 + i * 48 + 5) * PS] = 2;
 	growmap_stats(gm, &st);
-	ck_assert_uint_le(st.pages_populated - before, 100 * 16);
+	if (strcmp(TEST_BACKEND, "uffd") == 0)  /* isolated faults: the page alone */
+		ck_assert_uint_eq(st.pages_populated - before, 100);
+	else                                    /* one protection block each */
+		ck_assert_uint_le(st.pages_populated - before, 100 * 16);
 	ck_assert_int_eq(growmap_close(gm), 0);
 	close(fd);
 }
