@@ -19,6 +19,8 @@ struct bench_result {
 	double vs_signal;        /* likewise against the signal backend */
 	double p50_ns, p99_ns;   /* first-touch latency, NAN when not measured */
 	long peak_rss_kib;       /* largest peak RSS of the runs' processes */
+	double wb_mb_per_s;      /* (d) only: bytes / median time of the
+				    writing-back part; NAN elsewhere */
 };
 
 /* First-touch latencies of one contender on the workload that measures

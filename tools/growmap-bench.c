@@ -77,6 +77,8 @@ struct run_report {
 	int ok;                /* 1 verified, 0 not run (contender n/a), -1 failed */
 	char why[200];
 	double seconds;
+	double wb_seconds;     /* (d): the writing-back part alone (sync+close,
+				  or pwrites+fdatasync); 0 elsewhere */
 	uint64_t pages;        /* pages the workload handled */
 	uint64_t bytes;        /* bytes it moved */
 	uint64_t nlat;         /* latency samples that follow */
@@ -475,6 +477,7 @@ static void run_rewrite(struct run_ctx *c)
 		}
 		fdatasync(fd);
 		free(buf);
+		c->rep.wb_seconds = now() - t0;
 	} else {
 		struct mapping m = { .who = c->who, .final_size = (off_t)p->size };
 		int r = map_open(&m, fd, p->size, (off_t)p->size, true);
@@ -482,8 +485,10 @@ static void run_rewrite(struct run_ctx *c)
 			return fail(c, "open", r);
 		for (size_t i = 0; i < nruns; i++)
 			memset(m.base + slot[i] * p->run_bytes, expect[slot[i] * run_pages], p->run_bytes);
+		double t1 = now();
 		if ((r = map_close(&m)) < 0)
 			return fail(c, "close", r);
+		c->rep.wb_seconds = now() - t1;
 	}
 	c->rep.seconds = now() - t0;
 	c->rep.pages = nruns * run_pages;
@@ -632,6 +637,29 @@ static struct run_report run_child(const struct params *p, enum workload w,
 }
 
 /* ---- statistics and output ---- */
+
+/* For the rewrite workload: the writing-back part alone (a mapping's
+ * sync+close; pwrite's writes+fdatasync), against the pwrite bandwidth. */
+static void print_writeback(const struct bench_result *results, size_t nres,
+			    const char *workload)
+{
+	double base = NAN;
+	bool any = false;
+	for (size_t i = 0; i < nres; i++)
+		if (results[i].workload == workload && !isnan(results[i].wb_mb_per_s)) {
+			any = true;
+			if (!strcmp(results[i].contender, "pwrite"))
+				base = results[i].wb_mb_per_s;
+		}
+	if (!any)
+		return;
+	printf("  writeback alone (sync+close; pwrite: writes+fdatasync), MB/s and vs pwrite:\n   ");
+	for (size_t i = 0; i < nres; i++)
+		if (results[i].workload == workload && !isnan(results[i].wb_mb_per_s))
+			printf(" %s %.0f (%.2f)", results[i].contender, results[i].wb_mb_per_s,
+			       results[i].wb_mb_per_s / base);
+	printf("\n");
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -845,7 +873,7 @@ int main(int argc, char **argv)
 		workload_title(&p, w, titles[w], sizeof(titles[w]));
 		if (!tty)
 			fprintf(stderr, "running %s ...\n", workload_name[w]);
-		double times[NCONTENDERS][1000];
+		double times[NCONTENDERS][1000], wb_times[NCONTENDERS][1000];
 		long rss[NCONTENDERS] = { 0 };
 		uint64_t pages[NCONTENDERS] = { 0 }, bytes[NCONTENDERS] = { 0 };
 		uint64_t *lat[NCONTENDERS] = { NULL };
@@ -870,6 +898,7 @@ int main(int argc, char **argv)
 				}
 				ran[c] = true;
 				times[c][r] = rep.seconds;
+				wb_times[c][r] = rep.wb_seconds;
 				pages[c] = rep.pages;
 				bytes[c] = rep.bytes;
 				if (kib > rss[c])
@@ -898,7 +927,11 @@ int main(int argc, char **argv)
 				.mb_per_s = (double)bytes[c] / med[c] / 1e6,
 				.ns_per_page = med[c] * 1e9 / (double)pages[c],
 				.p50_ns = NAN, .p99_ns = NAN, .peak_rss_kib = rss[c],
+				.wb_mb_per_s = NAN,
 			};
+			double wb = median(wb_times[c], p.reps);
+			if (wb > 0)
+				res->wb_mb_per_s = (double)bytes[c] / wb / 1e6;
 			if (nlat[c]) {
 				qsort(lat[c], nlat[c], sizeof(uint64_t), cmp_u64);
 				res->p50_ns = (double)lat[c][nlat[c] / 2];
@@ -923,6 +956,7 @@ int main(int argc, char **argv)
 			       res->mb_per_s, res->ns_per_page, res->vs_k1, res->vs_signal,
 			       res->p50_ns, res->p99_ns, res->peak_rss_kib / 1024.0);
 		}
+		print_writeback(results, nres, workload_name[w]);
 		fflush(stdout);
 	}
 
@@ -933,13 +967,13 @@ int main(int argc, char **argv)
 			failures++;
 		} else {
 			fprintf(f, "workload,contender,reps,median_s,min_s,max_s,mb_per_s,ns_per_page,"
-				   "vs_k1,vs_signal,p50_ns,p99_ns,peak_rss_kib\n");
+				   "vs_k1,vs_signal,p50_ns,p99_ns,peak_rss_kib,writeback_mb_per_s\n");
 			for (size_t i = 0; i < nres; i++) {
 				const struct bench_result *r = &results[i];
-				fprintf(f, "%s,%s,%u,%.6f,%.6f,%.6f,%.1f,%.1f,%.3f,%.3f,%.0f,%.0f,%ld\n",
+				fprintf(f, "%s,%s,%u,%.6f,%.6f,%.6f,%.1f,%.1f,%.3f,%.3f,%.0f,%.0f,%ld,%.1f\n",
 					r->workload, r->contender, r->reps, r->median_s, r->min_s,
 					r->max_s, r->mb_per_s, r->ns_per_page, r->vs_k1, r->vs_signal,
-					r->p50_ns, r->p99_ns, r->peak_rss_kib);
+					r->p50_ns, r->p99_ns, r->peak_rss_kib, r->wb_mb_per_s);
 			}
 			fclose(f);
 			printf("\nCSV written to %s\n", csv);
