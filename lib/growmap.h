@@ -111,7 +111,8 @@ struct growmap_options {
 					   reserve argument is 0) */
 	unsigned writeback_interval_ms; /* background writeback interval */
 	size_t dirty_limit_pages;       /* background writeback beyond this many pages */
-	unsigned fault_around_pages;    /* pages populated per fault: power of two, 1..512 */
+	unsigned fault_around_pages;    /* fault-around window, power of two 1..512:
+					   see growmap.conf(5) */
 	unsigned queue_depth;           /* io_uring entries, 1..4096 */
 	int sync_on_close;              /* 1: close makes data durable (fdatasync);
 					   -1: close writes back without fdatasync; 0: as configured */
