@@ -55,11 +55,13 @@
 	 UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_POISON)
 
 #define UFFD_STREAMS 4
+#define RESERVE_AHEAD_PAGES 8192  /* a stream reserves 32 MiB at a time */
 #define STREAM_MAX_PAGES 512
 
 struct uffd_stream {
 	size_t next;               /* page where the last window ended */
 	size_t window;             /* pages of that window */
+	size_t reserved_end;       /* disk is reserved for pages before this */
 	uint64_t used;             /* for replacing the least recently used */
 };
 
@@ -74,7 +76,7 @@ struct uffd_backend {
 	uint64_t *armed_chunks;    /* chunks write-protected; set atomically */
 	uint64_t *poisoned;        /* pages failed at first touch; set atomically */
 	char *buf;                 /* a window's bytes, STREAM_MAX_PAGES pages */
-	struct uffd_stream streams[UFFD_STREAMS];   /* fault thread only */
+	struct uffd_stream streams[UFFD_STREAMS];   /* under resolve_lock */
 	uint64_t stream_clock;
 };
 
@@ -293,11 +295,47 @@ static void stream_advance(struct uffd_backend *ub, size_t page, size_t end)
 			if (ub->streams[i].used < st->used)
 				st = &ub->streams[i];
 		st->window = 0;
+		st->reserved_end = 0;
 	}
 	size_t got = end - page;
 	st->window = got > st->window ? got : st->window;
 	st->next = end;
 	st->used = ++ub->stream_clock;
+}
+
+/*
+ * Reserves disk for the window [*first, *first + *count) of a fault at
+ * 'page', or for less (down to the faulting page alone) near ENOSPC or
+ * RLIMIT_FSIZE, shrinking the window to match. A sequential stream
+ * reserves RESERVE_AHEAD_PAGES at a time, beyond its window: fallocate
+ * takes the inode lock, which the writeback thread's buffered writes hold
+ * while they copy, so a fault that must reserve waits for a write to
+ * finish; reserving ahead makes that happen once per 32 MiB of a stream
+ * instead of once per window. What is reserved beyond the final size is
+ * given back at close.
+ */
+static int reserve_window(struct growmap *gm, size_t page, size_t *first, size_t *count)
+{
+	struct uffd_backend *ub = gm->backend;
+	struct uffd_stream *st = stream_find(ub, page);
+	if (st && st->reserved_end >= *first + *count)
+		return 0;
+	size_t rf = *first, rc = *count;
+	if (st && rc < RESERVE_AHEAD_PAGES)
+		rc = gm->npages - rf < RESERVE_AHEAD_PAGES ? gm->npages - rf : RESERVE_AHEAD_PAGES;
+	int r = gm_reserve_disk(gm, page, &rf, &rc);
+	if (r < 0)
+		return r;
+	if (rf == *first && rc >= *count) {
+		if (st)
+			st->reserved_end = rf + rc;
+	} else {            /* fell back to a shorter range: shrink the window */
+		if (rc > *count)
+			rc = *count;
+		*first = rf;
+		*count = rc;
+	}
+	return 0;
 }
 
 /* Resolves a missing-page fault at 'page' together with the unpopulated
@@ -327,7 +365,7 @@ static void resolve_fault(struct growmap *gm, size_t page)
 		end++;
 	size_t count = end - first;
 
-	int r = gm_reserve_disk(gm, page, &first, &count);
+	int r = reserve_window(gm, page, &first, &count);
 	if (r == 0)
 		r = arm_chunks(gm, first, count);
 	if (r == 0)
@@ -595,9 +633,15 @@ static int uffd_collect_written(struct growmap *gm)
 }
 
 /* Empties pages from the memfd (they fault afresh) and re-arms their
- * write protection, since a page with no marker counts as stored into. */
+ * write protection, since a page with no marker counts as stored into.
+ * The file was shrunk to 'from': what streams reserved beyond is gone.
+ * Called with resolve_lock held. */
 static void uffd_discard_pages(struct growmap *gm, size_t from, size_t to)
 {
+	struct uffd_backend *ub = gm->backend;
+	for (int i = 0; i < UFFD_STREAMS; i++)
+		if (ub->streams[i].reserved_end > from)
+			ub->streams[i].reserved_end = from;
 	size_t ps = gm->page_size;
 	fallocate(gm->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		  (off_t)(from * ps), (off_t)((to - from) * ps));
