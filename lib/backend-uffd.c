@@ -251,10 +251,10 @@ static int copy_pages(struct growmap *gm, size_t first, size_t count)
  * continues that stream, and its window doubles (starting from the
  * fault-around size), up to STREAM_MAX_PAGES: a sequential fill of 1 GiB
  * then costs about 600 round trips to this thread instead of 16384.
- * A fault next to a populated page that no stream expected gets the
- * fault-around window from the faulting page on. An isolated fault gets
- * its own page only, so random first touches keep exactly the pages
- * touched resident, as a plain mapping does. A few streams are tracked
+ * Any other fault gets its own page only, so random first touches keep
+ * exactly the pages touched resident, as a plain mapping does; it starts
+ * a stream, so a run of stores costs one more round trip before it is
+ * recognised. A few streams are tracked
  * so that threads filling different parts do not reset each other.
  */
 static struct uffd_stream *stream_find(struct uffd_backend *ub, size_t page)
@@ -276,8 +276,6 @@ static void fault_window(struct growmap *gm, size_t page, size_t *lo, size_t *hi
 		n = st->window * 2 > w ? st->window * 2 : w;
 		if (n > STREAM_MAX_PAGES)
 			n = STREAM_MAX_PAGES;
-	} else if (page > 0 && bitmap_test(gm->populated, page - 1)) {
-		n = w;
 	}
 	*lo = page;
 	*hi = page + n < gm->npages ? page + n : gm->npages;
