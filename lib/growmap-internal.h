@@ -186,6 +186,13 @@ GM_INTERNAL int gm_open_placed(struct growmap **out, int fd, size_t reserve,
 			       unsigned flags, const struct growmap_options *opts,
 			       void *addr);
 
+/*
+ * Installs the fork handlers of the registry lock (once). Code whose own
+ * lock is held while calling growmap functions installs its handlers
+ * after calling this, so that fork() takes the locks in that order.
+ */
+GM_INTERNAL void gm_registry_atfork(void);
+
 /* writeback.c */
 GM_INTERNAL void gm_mark_pending(struct growmap *gm, size_t from, size_t to);
 GM_INTERNAL int gm_writeback_init(struct growmap *gm);

@@ -44,6 +44,11 @@ static void registry_install_atfork(void)
 	pthread_atfork(registry_prefork, registry_postfork, registry_postfork);
 }
 
+void gm_registry_atfork(void)
+{
+	pthread_once(&atfork_once, registry_install_atfork);
+}
+
 static bool registry_has_writer_locked(dev_t dev, ino_t ino)
 {
 	for (struct growmap *g = registry_head; g; g = g->registry_next)
@@ -458,7 +463,7 @@ int gm_open_placed(struct growmap **out, int fd, size_t reserve, unsigned flags,
 	if (!out || (flags & ~GROWMAP_RDONLY))
 		return -EINVAL;
 	*out = NULL;
-	pthread_once(&atfork_once, registry_install_atfork);
+	gm_registry_atfork();
 
 	struct gm_config cfg;
 	int r = gm_config_load(&cfg, opts);
