@@ -63,9 +63,9 @@ GROWMAP_EXPORT void *growmap_shmat(int fd_or_shmid, const void *addr, int shmflg
 
 /*
  * If 'addr' is the start of a range attached by growmap_shmat() with
- * SHM_MAP: write every stored page back to the file, make it durable,
- * detach, and, for a read-write attach, set the file's modification and
- * change times to now. If writing back fails, the range stays attached
+ * SHM_MAP: write every stored page back to the file and make it durable,
+ * as growmap_close(3) does, detach, and, for a read-write attach, set the
+ * file's modification and change times to now. If writing back fails, the range stays attached
  * and intact (the data is not lost) and -1 is returned with errno. Any
  * other address: shmdt(2), unchanged.
  *
