@@ -130,6 +130,8 @@ struct growmap {
 	int fd;                   /* our duplicate of the caller's fd */
 	int memfd;                /* the pages themselves (shmem) */
 	char *base;               /* the application's view */
+	bool guard_page;          /* the page after the range is our PROT_NONE
+				     guard (registry_lock); see place_range() */
 	char *io_base;            /* where writeback reads pages from */
 	size_t reserve;
 	size_t page_size;
@@ -173,6 +175,23 @@ GM_INTERNAL int gm_read_file(struct growmap *gm, size_t first, size_t count,
 			     char *buf);
 GM_INTERNAL void gm_note_populated(struct growmap *gm, size_t first,
 				   size_t count);
+
+/*
+ * growmap_open_opts() with the range placed at 'addr' (page aligned)
+ * instead of an address of the library's choosing; NULL: its choice.
+ * -EINVAL when addr is misaligned or the range cannot be used there.
+ * For the AIX layer (shm.c), whose callers may name the address.
+ */
+GM_INTERNAL int gm_open_placed(struct growmap **out, int fd, size_t reserve,
+			       unsigned flags, const struct growmap_options *opts,
+			       void *addr);
+
+/*
+ * Installs the fork handlers of the registry lock (once). Code whose own
+ * lock is held while calling growmap functions installs its handlers
+ * after calling this, so that fork() takes the locks in that order.
+ */
+GM_INTERNAL void gm_registry_atfork(void);
 
 /* writeback.c */
 GM_INTERNAL void gm_mark_pending(struct growmap *gm, size_t from, size_t to);

@@ -19,6 +19,10 @@
 #include "bitmap.h"
 #include "growmap-internal.h"
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000  /* Linux 4.17; older kernels ignore it */
+#endif
+
 /* Byte locked (open-file-description lock) by a writable attach, far above
  * any offset applications lock themselves. */
 #define GM_LOCK_OFFSET ((off_t)1 << 62)
@@ -38,6 +42,11 @@ static void registry_postfork(void) { pthread_mutex_unlock(&registry_lock); }
 static void registry_install_atfork(void)
 {
 	pthread_atfork(registry_prefork, registry_postfork, registry_postfork);
+}
+
+void gm_registry_atfork(void)
+{
+	pthread_once(&atfork_once, registry_install_atfork);
 }
 
 static bool registry_has_writer_locked(dev_t dev, ino_t ino)
@@ -242,20 +251,28 @@ static void drop_writer_lock(struct growmap *gm)
 	gm->ofd_locked = false;
 }
 
-/*
- * A writable range is a memfd (shmem) mapped MAP_SHARED, so another
- * process (the daemon) can map the very same pages, and a backend pages
- * the file in and out of it. A read-only range needs no paging: it is the
- * file itself, mapped read-only up to the end of its last page, then
- * anonymous zeros; loads are as fast as the kernel's own mapping and
- * nothing can be written. Either way a PROT_NONE guard page follows, so
- * access beyond the reservation is SIGSEGV, and the whole range is
- * MADV_DONTFORK: a child process has nothing there (growmap_open(3)).
- */
-static int map_region(struct growmap *gm, off_t file_size)
+/* Maps 'len' bytes of PROT_NONE at exactly 'at', never over an existing
+ * mapping. Returns 0, -EEXIST where something is mapped already (also on
+ * kernels before Linux 4.17, which take the address as a mere hint), or
+ * the negative errno of mmap(2). */
+static int map_placeholder(char *at, size_t len)
 {
-	/* Aligned to 2 MiB like the kernel's own large file mappings, so
-	 * large folios and huge page tables line up with the range. */
+	char *p = mmap(at, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+		       MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	if (p != at) {
+		munmap(p, len);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/* The range plus its guard page at an address of our choosing, aligned to
+ * 2 MiB like the kernel's own large file mappings, so large folios and
+ * huge page tables line up with the range. */
+static int choose_range(struct growmap *gm)
+{
 	const size_t align = (size_t)2 << 20;
 	size_t total = gm->reserve + gm->page_size;
 	char *raw = mmap(NULL, total + align, PROT_NONE,
@@ -267,7 +284,90 @@ static int map_region(struct growmap *gm, off_t file_size)
 		munmap(raw, (size_t)(area - raw));
 	if (raw + total + align > area + total)
 		munmap(area + total, (size_t)(raw + total + align - (area + total)));
+	pthread_mutex_lock(&registry_lock);
 	gm->base = gm->io_base = area;
+	gm->guard_page = true;
+	pthread_mutex_unlock(&registry_lock);
+	return 0;
+}
+
+/*
+ * The range at the address the caller named (the AIX layer's shmat with
+ * an address), never over anything already mapped. Its guard page follows
+ * when that page is free. When that page is the guard of another growmap
+ * range ending at 'at', it is taken over (and given back at detach), so
+ * ranges can be attached back to back like AIX segments, and an access
+ * beyond one reaches the next, as on AIX. When the page after the range
+ * is in use by anything else, the range has no guard: the caller placed
+ * it next to a neighbour that is already there.
+ * Returns 0 or -EINVAL (misaligned, or the range cannot be used there).
+ */
+static int place_range(struct growmap *gm, char *at)
+{
+	size_t ps = gm->page_size;
+	if (((uintptr_t)at & (ps - 1)) || (uintptr_t)at > UINTPTR_MAX - gm->reserve - ps)
+		return -EINVAL;
+	pthread_mutex_lock(&registry_lock);
+	struct growmap *below = NULL;
+	for (struct growmap *g = registry_head; g; g = g->registry_next)
+		if (g != gm && g->base && g->guard_page && g->base + g->reserve == at)
+			below = g;
+	if (below)
+		munmap(at, ps);
+	bool guard = true;
+	int r = map_placeholder(at, gm->reserve + ps);
+	if (r == -EEXIST) {
+		guard = false;
+		r = map_placeholder(at, gm->reserve);
+	}
+	if (r == 0) {
+		gm->base = gm->io_base = at;
+		gm->guard_page = guard;
+		if (below)
+			below->guard_page = false;
+	} else if (below && (map_placeholder(at, ps) < 0 ||
+			     madvise(at, ps, MADV_DONTFORK) < 0)) {
+		below->guard_page = false;  /* lost the page to a racing mmap */
+	}
+	pthread_mutex_unlock(&registry_lock);
+	return r < 0 ? -EINVAL : 0;
+}
+
+/* Unmaps the range and its guard page. A range ending where this one
+ * starts, whose guard page this one took over, gets a guard again. */
+static void release_range(struct growmap *gm)
+{
+	size_t ps = gm->page_size;
+	pthread_mutex_lock(&registry_lock);
+	munmap(gm->base, gm->reserve + (gm->guard_page ? ps : 0));
+	for (struct growmap *g = registry_head; g; g = g->registry_next)
+		if (g != gm && g->base && !g->guard_page && g->base + g->reserve == gm->base) {
+			if (map_placeholder(gm->base, ps) == 0 &&
+			    madvise(gm->base, ps, MADV_DONTFORK) == 0)
+				g->guard_page = true;
+			break;
+		}
+	gm->base = NULL;
+	pthread_mutex_unlock(&registry_lock);
+}
+
+/*
+ * A writable range is a memfd (shmem) mapped MAP_SHARED, so another
+ * process (the daemon) can map the very same pages, and a backend pages
+ * the file in and out of it. A read-only range needs no paging: it is the
+ * file itself, mapped read-only up to the end of its last page, then
+ * anonymous zeros; loads are as fast as the kernel's own mapping and
+ * nothing can be written. Either way a PROT_NONE guard page follows, so
+ * access beyond the reservation is SIGSEGV (but see place_range()), and
+ * the whole range is MADV_DONTFORK: a child process has nothing there
+ * (growmap_open(3)). 'at' is the caller's address, or NULL.
+ */
+static int map_region(struct growmap *gm, off_t file_size, char *at)
+{
+	int r = at ? place_range(gm, at) : choose_range(gm);
+	if (r < 0)
+		return r;
+	char *area = gm->base;
 	if (gm->writable) {
 		gm->memfd = memfd_create("growmap", MFD_CLOEXEC);
 		if (gm->memfd < 0)
@@ -290,7 +390,8 @@ static int map_region(struct growmap *gm, off_t file_size)
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
 			return -errno;
 	}
-	if (madvise(area, total, MADV_DONTFORK) < 0)
+	if (madvise(area, gm->reserve + (gm->guard_page ? gm->page_size : 0),
+		    MADV_DONTFORK) < 0)
 		return -errno;
 	return 0;
 }
@@ -304,7 +405,7 @@ static void destroy(struct growmap *gm)
 		gm->ops->detach(gm);
 	gm_writeback_release(gm);
 	if (gm->base)
-		munmap(gm->base, gm->reserve + gm->page_size);
+		release_range(gm);
 	if (gm->memfd >= 0)
 		close(gm->memfd);
 	drop_writer_lock(gm);
@@ -353,10 +454,16 @@ GROWMAP_EXPORT int growmap_open(struct growmap **out, int fd, size_t reserve,
 GROWMAP_EXPORT int growmap_open_opts(struct growmap **out, int fd, size_t reserve,
 				     unsigned flags, const struct growmap_options *opts)
 {
+	return gm_open_placed(out, fd, reserve, flags, opts, NULL);
+}
+
+int gm_open_placed(struct growmap **out, int fd, size_t reserve, unsigned flags,
+		   const struct growmap_options *opts, void *addr)
+{
 	if (!out || (flags & ~GROWMAP_RDONLY))
 		return -EINVAL;
 	*out = NULL;
-	pthread_once(&atfork_once, registry_install_atfork);
+	gm_registry_atfork();
 
 	struct gm_config cfg;
 	int r = gm_config_load(&cfg, opts);
@@ -416,7 +523,7 @@ GROWMAP_EXPORT int growmap_open_opts(struct growmap **out, int fd, size_t reserv
 		goto fail;
 
 	/* The backend first: the writeback thread may run a pass at once. */
-	if ((r = map_region(gm, st.st_size)) < 0)
+	if ((r = map_region(gm, st.st_size, addr)) < 0)
 		goto fail_registered;
 	if (writable) {
 		if ((r = attach_backend(gm)) < 0)
