@@ -199,14 +199,23 @@ static void fail_page(struct growmap *gm, size_t page, int err)
 	struct uffd_backend *ub = gm->backend;
 	unsigned long addr = (unsigned long)(gm->base + page * gm->page_size);
 	gm_record_error(gm, err);
-	/* POISON needs an empty PTE: drop the write-protect marker without
-	 * waking the thread yet. */
-	wp_range(gm, page, 1, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
-	struct uffdio_poison po = { .range = { .start = addr, .len = gm->page_size } };
-	int r = uffd_ioctl_range(ub->uffd, UFFDIO_POISON, &po);
-	if (r == 0) {
-		bitmap_set_atomic(ub->poisoned, page);
-	} else {
+	/* Marked first: once its write-protect marker is gone, a concurrent
+	 * PAGEMAP_SCAN reports the page as stored into, and only this bit
+	 * keeps writeback from writing (and growing the file to) a page
+	 * that has no disk. */
+	bitmap_set_atomic(ub->poisoned, page);
+	int r = -EEXIST;
+	for (int tries = 0; tries < 3 && r == -EEXIST; tries++) {
+		/* POISON needs an empty PTE: drop the marker without waking
+		 * the thread yet. A scan may re-protect the page meanwhile
+		 * (EEXIST): then again. */
+		wp_range(gm, page, 1, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+		struct uffdio_poison po = { .range = { .start = addr, .len = gm->page_size } };
+		r = uffd_ioctl_range(ub->uffd, UFFDIO_POISON, &po);
+	}
+	if (r < 0) {        /* the thread faults again and is tried again */
+		wp_range(gm, page, 1, UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+		bitmap_clear_atomic(ub->poisoned, page);
 		struct uffdio_range wake = { .start = addr, .len = gm->page_size };
 		uffd_ioctl_range(ub->uffd, UFFDIO_WAKE, &wake);
 	}
