@@ -1,7 +1,7 @@
 # growmap-bench plots, written by growmap-bench.
 # Redraw: gnuplot plots.gp, or for a copied directory
 #         gnuplot -e "dir='path'" plots.gp
-if (!exists("dir")) dir = 'docs/bench'
+if (!exists("dir")) dir = '/tmp/benchrun'
 if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
     pngterm = "pngcairo size 900,500 noenhanced font 'Sans,10'"
 } else {
@@ -25,7 +25,7 @@ set output dir.'/'."seqfill".'.png'
 set title "(a) sequential fill of a new 1 GiB file, sync+close"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:4.4]
-set yrange [0:1.23597]
+set yrange [0:1.829]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3, "pwrite" 4)
 set ytics nomirror
 set border 3
@@ -50,7 +50,7 @@ set output dir.'/'."sparse".'.png'
 set title "(b) 16384 random first-touch stores in 4 GiB, sync+close"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.34534]
+set yrange [0:1.74191]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
 set ytics nomirror
 set border 3
@@ -75,7 +75,7 @@ set output dir.'/'."read-cold".'.png'
 set title "(c) read a 1 GiB file through the mapping, cold cache"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.2058]
+set yrange [0:1.33802]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
 set ytics nomirror
 set border 3
@@ -100,7 +100,7 @@ set output dir.'/'."read-warm".'.png'
 set title "(c) read a 1 GiB file through the mapping, warm cache"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.17464]
+set yrange [0:1.20997]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
 set ytics nomirror
 set border 3
@@ -125,7 +125,7 @@ set output dir.'/'."read-rw".'.png'
 set title "(c) read a 1 GiB file through a writable mapping, warm cache"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.19838]
+set yrange [0:1.21424]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
 set ytics nomirror
 set border 3
@@ -150,7 +150,7 @@ set output dir.'/'."rewrite".'.png'
 set title "(d) 4096 random 64 KiB rewrites of a 1 GiB file, sync"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.82423]
+set yrange [0:2.25179]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "pwrite" 3)
 set ytics nomirror
 set border 3
@@ -175,7 +175,7 @@ set output dir.'/'."threads-1".'.png'
 set title "(e) 1 thread filling a new 1 GiB file, sync+close"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.18941]
+set yrange [0:1.25895]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
 set ytics nomirror
 set border 3
@@ -200,7 +200,7 @@ set output dir.'/'."threads-n".'.png'
 set title "(e) 2 threads filling a new 1 GiB file, sync+close"
 set ylabel "speed relative to K1 (K1 median time / median time)"
 set xrange [-0.6:3.4]
-set yrange [0:1.53783]
+set yrange [0:1.24778]
 set xtics nomirror scale 0 ("uffd" 0, "signal" 1, "K1" 2, "K2" 3)
 set ytics nomirror
 set border 3
@@ -230,7 +230,7 @@ set style fill solid 0.85 border lc rgb '#333333'
 set boxwidth 0.9 relative
 set xrange [-0.5:7.5]
 set logscale y
-set yrange [0.0269897:4.65633]
+set yrange [0.0270963:5.01563]
 set xtics nomirror scale 0 ("seqfill" 0, "sparse" 1, "read-cold" 2, "read-warm" 3, "read-rw" 4, "rewrite" 5, "threads-1" 6, "threads-n" 7)
 set ytics nomirror
 set border 3
@@ -262,18 +262,18 @@ set title "(b) 16384 random first-touch stores in 4 GiB, sync+close  -  first-to
 set xlabel "first-touch latency (ns)"
 set ylabel "fraction of touches per bin (20 bins per decade)"
 set logscale x 10
-set xrange [446.684:1e+08]
-set yrange [0:0.423468]
-set xtics nomirror ("500" 500, "1k" 1000, "2k" 2000, "5k" 5000, "10k" 10000, "20k" 20000, "50k" 50000, "100k" 100000, "200k" 200000, "500k" 500000, "1M" 1e+06, "2M" 2e+06, "5M" 5e+06, "10M" 1e+07, "20M" 2e+07, "50M" 5e+07, "100M" 1e+08)
+set xrange [707.946:1e+08]
+set yrange [0:0.423341]
+set xtics nomirror ("1k" 1000, "2k" 2000, "5k" 5000, "10k" 10000, "20k" 20000, "50k" 50000, "100k" 100000, "200k" 200000, "500k" 500000, "1M" 1e+06, "2M" 2e+06, "5M" 5e+06, "10M" 1e+07, "20M" 2e+07, "50M" 5e+07, "100M" 1e+08)
 set ytics nomirror
 set border 3
 set grid xtics ytics lc rgb '#dddddd'
 set key top right opaque box lc rgb '#999999'
 datafile = dir.'/'."latency-sparse".'.dat'
-plot datafile using 1:3 with steps lw 2 lt 1 title "uffd: n=81920, p50 84.1 us, p99 270 us", \
-     datafile using 1:4 with steps lw 2 lt 2 title "signal: n=81920, p50 289 us, p99 1.45 ms", \
-     datafile using 1:5 with steps lw 2 lt 3 title "K1: n=81920, p50 5.59 us, p99 67.3 us", \
-     datafile using 1:6 with steps lw 2 lt 4 title "K2: n=81920, p50 5.61 us, p99 30.1 us"
+plot datafile using 1:3 with steps lw 2 lt 1 title "uffd: n=81920, p50 34.2 us, p99 109 us", \
+     datafile using 1:4 with steps lw 2 lt 2 title "signal: n=81920, p50 220 us, p99 5.6 ms", \
+     datafile using 1:5 with steps lw 2 lt 3 title "K1: n=81920, p50 5.92 us, p99 40.5 us", \
+     datafile using 1:6 with steps lw 2 lt 4 title "K2: n=81920, p50 5.57 us, p99 77.7 us"
 set terminal @svgterm
 set output dir.'/'."latency-sparse".'.svg'
 replot
