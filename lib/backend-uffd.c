@@ -263,8 +263,8 @@ static int copy_pages(struct growmap *gm, size_t first, size_t count)
  * Any other fault gets its own page only, so random first touches keep
  * exactly the pages touched resident, as a plain mapping does; it starts
  * a stream, so a run of stores costs one more round trip before it is
- * recognised. A few streams are tracked
- * so that threads filling different parts do not reset each other.
+ * recognised. A few streams are tracked so that threads filling
+ * different parts do not reset each other.
  */
 static struct uffd_stream *stream_find(struct uffd_backend *ub, size_t page)
 {
@@ -401,6 +401,15 @@ static void resolve_fault(struct growmap *gm, size_t page)
  * more than serving the fault (see growmap(7)). Returns what read(2)
  * returned, or -1 when nothing came.
  */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#endif
+}
+
 static ssize_t spin_read(struct uffd_backend *ub, struct uffd_msg *msgs, size_t len)
 {
 	struct timespec t0, t;
@@ -415,7 +424,7 @@ static ssize_t spin_read(struct uffd_backend *ub, struct uffd_msg *msgs, size_t 
 		long ns = (t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec);
 		if (ns >= SPIN_NS)
 			return -1;
-		__builtin_ia32_pause();
+		cpu_relax();
 	}
 }
 
