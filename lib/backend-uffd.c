@@ -274,28 +274,26 @@ static struct uffd_stream *stream_find(struct uffd_backend *ub, size_t page)
 	return NULL;
 }
 
-/* The window [*lo, *hi) a fault at 'page' may populate. */
-static void fault_window(struct growmap *gm, size_t page, size_t *lo, size_t *hi)
+/* The end of the window a fault at 'page' may populate from 'page' on;
+ * 'st' is the stream the fault continues, or NULL. */
+static size_t fault_window_end(struct growmap *gm, const struct uffd_stream *st, size_t page)
 {
-	struct uffd_backend *ub = gm->backend;
 	size_t w = gm->cfg.fault_around_pages;
-	struct uffd_stream *st = stream_find(ub, page);
 	size_t n = 1;
 	if (st) {
 		n = st->window * 2 > w ? st->window * 2 : w;
 		if (n > STREAM_MAX_PAGES)
 			n = STREAM_MAX_PAGES;
 	}
-	*lo = page;
-	*hi = page + n < gm->npages ? page + n : gm->npages;
+	return page + n < gm->npages ? page + n : gm->npages;
 }
 
-/* After populating [.., end) for a fault at 'page': the stream that
- * reached 'page' now expects 'end'; a new fault starts a stream (the
- * least recently used slot is reused). */
-static void stream_advance(struct uffd_backend *ub, size_t page, size_t end)
+/* After populating [page, end) for a fault that continued 'st' (or NULL):
+ * the stream now expects 'end'; a new fault starts a stream (the least
+ * recently used slot is reused). */
+static void stream_advance(struct uffd_backend *ub, struct uffd_stream *st, size_t page,
+			   size_t end)
 {
-	struct uffd_stream *st = stream_find(ub, page);
 	if (!st) {
 		st = &ub->streams[0];
 		for (int i = 1; i < UFFD_STREAMS; i++)
@@ -321,10 +319,9 @@ static void stream_advance(struct uffd_backend *ub, size_t page, size_t end)
  * instead of once per window. What is reserved beyond the final size is
  * given back at close.
  */
-static int reserve_window(struct growmap *gm, size_t page, size_t *first, size_t *count)
+static int reserve_window(struct growmap *gm, struct uffd_stream *st, size_t page,
+			  size_t *first, size_t *count)
 {
-	struct uffd_backend *ub = gm->backend;
-	struct uffd_stream *st = stream_find(ub, page);
 	if (st && st->reserved_end >= *first + *count)
 		return 0;
 	size_t rf = *first, rc = *count;
@@ -346,7 +343,7 @@ static int reserve_window(struct growmap *gm, size_t page, size_t *first, size_t
 }
 
 /* Resolves a missing-page fault at 'page' together with the unpopulated
- * pages around it inside its window. */
+ * pages after it inside its window. */
 static void resolve_fault(struct growmap *gm, size_t page)
 {
 	struct uffd_backend *ub = gm->backend;
@@ -361,18 +358,15 @@ static void resolve_fault(struct growmap *gm, size_t page)
 		pthread_mutex_unlock(&gm->resolve_lock);
 		return;
 	}
-	size_t lo, hi;
-	fault_window(gm, page, &lo, &hi);
+	struct uffd_stream *st = stream_find(ub, page);
+	size_t hi = fault_window_end(gm, st, page);
 	size_t first = page, end = page + 1;
-	while (first > lo && !bitmap_test(gm->populated, first - 1) &&
-	       !bitmap_test_atomic(ub->poisoned, first - 1))
-		first--;
 	while (end < hi && !bitmap_test(gm->populated, end) &&
 	       !bitmap_test_atomic(ub->poisoned, end))
 		end++;
 	size_t count = end - first;
 
-	int r = reserve_window(gm, page, &first, &count);
+	int r = reserve_window(gm, st, page, &first, &count);
 	if (r == 0)
 		r = arm_chunks(gm, first, count);
 	if (r == 0)
@@ -382,7 +376,7 @@ static void resolve_fault(struct growmap *gm, size_t page)
 	gm_stat_add(gm, faults, 1);
 	if (r == 0) {
 		gm_note_populated(gm, first, count);
-		stream_advance(ub, page, first + count);
+		stream_advance(ub, st, page, first + count);
 		struct uffdio_range wake = { .start = (unsigned long)(gm->base + first * gm->page_size),
 					     .len = count * gm->page_size };
 		uffd_ioctl_range(ub->uffd, UFFDIO_WAKE, &wake);
