@@ -653,11 +653,15 @@ static void print_writeback(const struct bench_result *results, size_t nres,
 		}
 	if (!any)
 		return;
-	printf("  writeback alone (sync+close; pwrite: writes+fdatasync), MB/s and vs pwrite:\n   ");
-	for (size_t i = 0; i < nres; i++)
-		if (results[i].workload == workload && !isnan(results[i].wb_mb_per_s))
-			printf(" %s %.0f (%.2f)", results[i].contender, results[i].wb_mb_per_s,
-			       results[i].wb_mb_per_s / base);
+	printf("  writeback alone (sync+close; pwrite: writes+fdatasync), MB/s%s:\n   ",
+	       isnan(base) ? "" : " and vs pwrite");
+	for (size_t i = 0; i < nres; i++) {
+		if (results[i].workload != workload || isnan(results[i].wb_mb_per_s))
+			continue;
+		printf(" %s %.0f", results[i].contender, results[i].wb_mb_per_s);
+		if (!isnan(base))
+			printf(" (%.2f)", results[i].wb_mb_per_s / base);
+	}
 	printf("\n");
 }
 
