@@ -4,9 +4,9 @@
  *
  * Threads of one mapping:
  *  - application threads touch the range and call the public API;
- *  - the backend's fault-service thread (uffd) populates pages;
- *  - the writeback thread owns the io_uring ring and does all file
- *    writes, syncs and size changes; public calls hand it requests.
+ *  - the backend's fault-service thread (uffd) grows the file and maps it;
+ *  - the writeback thread starts the kernel's writeback on an interval,
+ *    and settles the exact size and syncs when public calls ask it to.
  */
 #ifndef GROWMAP_INTERNAL_H
 #define GROWMAP_INTERNAL_H
@@ -15,7 +15,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <liburing.h>
 
 #include "growmap.h"
 
@@ -70,28 +69,59 @@ GM_INTERNAL void gm_log(const struct gm_config *cfg, enum gm_log_level level,
 struct growmap;
 
 /*
- * What a backend provides. Region creation, disk reservation, file reads
- * and writeback are shared; a backend decides how pages become present
- * and how stores are noticed.
+ * What a backend provides. The file, its growth, the exact size and
+ * writeback are shared (grow.c, writeback.c); a backend owns the part of
+ * the range that is not the file yet (the placeholder) and decides how a
+ * fault there is noticed and answered.
  */
 struct gm_backend_ops {
 	const char *name;
-	/* Arm the range at gm->base (already mapped) and start serving faults. */
+	/* Arm the placeholder [gm->grow.attach_page, npages) and start
+	 * serving faults. */
 	int (*attach)(struct growmap *gm);
-	/* Call gm_mark_pending() for every page stored into since the last
-	 * call and re-arm tracking for them. Runs on the writeback thread. */
-	int (*collect_written)(struct growmap *gm);
-	/* Drop pages [from, to) so they fault afresh. Caller holds resolve_lock. */
-	void (*discard_pages)(struct growmap *gm, size_t from, size_t to);
-	/* Make pages that failed at first touch touchable again.
-	 * Runs on the writeback thread after a durable sync. */
-	void (*recover_failed)(struct growmap *gm);
+	/*
+	 * Turn pages [from, to) back into placeholder, whatever is mapped
+	 * there now, so that the next access faults again. Called with the
+	 * grow lock held. With 'salvage', a store that slipped into the
+	 * range while it changed hands is copied into the file rather than
+	 * dropped. Returns 0 or -errno.
+	 */
+	int (*to_placeholder)(struct growmap *gm, size_t from, size_t to, bool salvage);
 	/* Stop serving faults and release backend resources. */
 	void (*detach)(struct growmap *gm);
 };
 
 GM_INTERNAL extern const struct gm_backend_ops gm_uffd_ops;
 GM_INTERNAL extern const struct gm_backend_ops gm_signal_ops;
+
+/* A run of store faults at consecutive windows; see grow.c. */
+struct gm_stream {
+	size_t start;              /* first page of the last window */
+	size_t next;               /* page where the last window ended */
+	size_t window;             /* pages of that window */
+	uint64_t used;             /* for replacing the least recently used */
+};
+#define GM_STREAMS 4
+
+/*
+ * Growth state, owned by grow.c, guarded by 'lock' (a spin lock, since
+ * the signal backend takes it inside its fault handler).
+ */
+struct gm_grow {
+	int lock;
+	off_t attach_size;         /* the file's size at attach */
+	size_t attach_page;        /* first page not wholly inside the file at attach */
+	bool partial_stored;       /* the page holding attach_size was stored into */
+	size_t mapped_end;         /* pages below are the file or placeholder;
+				      none at or above are the file */
+	off_t file_size;           /* the file's size as growmap last set it */
+	bool owned;                /* growmap_set_size() was called since the
+				      last durable sync: the program owns the
+				      size, nothing is tracked; atomic */
+	struct gm_stream streams[GM_STREAMS];
+	uint64_t clock;
+	uint64_t mapped_since_writeback; /* atomic */
+};
 
 /* Writeback state, owned by writeback.c. */
 struct gm_writeback {
@@ -110,29 +140,20 @@ struct gm_writeback {
 	off_t exact_size;
 	int start_result;         /* ring setup result, reported to open */
 	bool started;
-
-	/* Only the writeback thread touches these. */
-	struct io_uring ring;
-	bool ring_ready;
-	bool fixed_file;
-	uint64_t *pending;        /* stored into, not yet written */
-	uint64_t *unsynced;       /* written, not yet made durable */
-	/* Page extents [lo, hi) outside which the bitmaps above are clear,
-	 * so a pass costs what was dirtied, not what was reserved. */
-	size_t pending_lo, pending_hi;
-	size_t unsynced_lo, unsynced_hi;
+	void *ring;               /* io_uring, private to writeback.c */
 };
 
 struct growmap {
 	const struct gm_backend_ops *ops;
 	struct gm_config cfg;
 	bool writable;
-	int fd;                   /* our duplicate of the caller's fd */
-	int memfd;                /* the pages themselves (shmem) */
+	int fd;                   /* our own description of the caller's file */
+	int lock_fd;              /* a second one, carrying the one-writer lock;
+				     io_uring never sees it (its teardown outlives
+				     the process) */
 	char *base;               /* the application's view */
 	bool guard_page;          /* the page after the range is our PROT_NONE
-				     guard (registry_lock); see place_range() */
-	char *io_base;            /* where writeback reads pages from */
+				     guard (registry_lock); see range.c */
 	size_t reserve;
 	size_t page_size;
 	size_t npages;
@@ -142,14 +163,7 @@ struct growmap {
 	struct growmap *registry_next;
 	bool ofd_locked;
 
-	/* Offsets below data_size are read from the file when a page is
-	 * populated; above it the file has no data. Atomic. */
-	int64_t data_size;
-
-	/* Serialises the uffd fault path with discarding pages. */
-	pthread_mutex_t resolve_lock;
-	uint64_t *populated;      /* pages made present (writable only); set atomically */
-	uint64_t populated_since_writeback; /* atomic */
+	struct gm_grow grow;
 
 	int sticky_error;         /* atomic; first error wins */
 	char reason[256];         /* why this backend; see growmap_backend_reason */
@@ -167,14 +181,8 @@ struct growmap {
 #define gm_stat_add(gm, field, n) \
 	__atomic_fetch_add(&(gm)->stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
 
-/* growmap.c: shared region services for backends. */
+/* growmap.c */
 GM_INTERNAL void gm_record_error(struct growmap *gm, int err);
-GM_INTERNAL int gm_reserve_disk(struct growmap *gm, size_t fault_page,
-				size_t *first, size_t *count);
-GM_INTERNAL int gm_read_file(struct growmap *gm, size_t first, size_t count,
-			     char *buf);
-GM_INTERNAL void gm_note_populated(struct growmap *gm, size_t first,
-				   size_t count);
 
 /*
  * growmap_open_opts() with the range placed at 'addr' (page aligned)
@@ -192,9 +200,31 @@ GM_INTERNAL int gm_open_placed(struct growmap **out, int fd, size_t reserve,
  * after calling this, so that fork() takes the locks in that order.
  */
 GM_INTERNAL void gm_registry_atfork(void);
+GM_INTERNAL void gm_registry_lock(void);
+GM_INTERNAL void gm_registry_unlock(void);
+GM_INTERNAL struct growmap *gm_registry_first(void);
+
+/* range.c: the reserved address range. */
+GM_INTERNAL int gm_range_choose(struct growmap *gm);
+GM_INTERNAL int gm_range_place(struct growmap *gm, char *at);
+GM_INTERNAL void gm_range_release(struct growmap *gm);
+
+/* grow.c: the file behind the range, its growth and its exact size. */
+GM_INTERNAL void gm_grow_init(struct growmap *gm, off_t file_size);
+GM_INTERNAL int gm_map_attached(struct growmap *gm);
+GM_INTERNAL void gm_grow_lock(struct growmap *gm);
+GM_INTERNAL void gm_grow_unlock(struct growmap *gm);
+GM_INTERNAL int gm_grow_store(struct growmap *gm, size_t page, size_t *first,
+			      size_t *count);
+GM_INTERNAL bool gm_grow_recent(struct growmap *gm, size_t page);
+GM_INTERNAL bool gm_page_has_file_data(struct growmap *gm, size_t page);
+GM_INTERNAL int gm_read_page(struct growmap *gm, size_t page, char *buf);
+GM_INTERNAL int gm_map_file_pages(struct growmap *gm, size_t first, size_t count,
+				  int prot);
+GM_INTERNAL int gm_settle_size(struct growmap *gm, bool apply_owned, off_t owned_size);
+GM_INTERNAL void gm_grow_set_owned(struct growmap *gm, bool own);
 
 /* writeback.c */
-GM_INTERNAL void gm_mark_pending(struct growmap *gm, size_t from, size_t to);
 GM_INTERNAL int gm_writeback_init(struct growmap *gm);
 GM_INTERNAL int gm_writeback_start(struct growmap *gm);
 GM_INTERNAL int gm_writeback_sync(struct growmap *gm, bool datasync);

@@ -1,7 +1,7 @@
 /*
- * Public API and region bookkeeping: argument checks, the one-writer rule,
- * the reserved range itself, and the services every backend shares
- * (reserving disk at first touch, reading file data, counting).
+ * Public API and handle bookkeeping: argument checks, the registry of
+ * live handles, the one-writer rule, and building and tearing down a
+ * mapping from its parts (range.c, grow.c, a backend, writeback.c).
  */
 #include "config.h"
 
@@ -16,12 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bitmap.h"
 #include "growmap-internal.h"
-
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000  /* Linux 4.17; older kernels ignore it */
-#endif
 
 /* Byte locked (open-file-description lock) by a writable attach, far above
  * any offset applications lock themselves. */
@@ -48,6 +43,10 @@ void gm_registry_atfork(void)
 {
 	pthread_once(&atfork_once, registry_install_atfork);
 }
+
+void gm_registry_lock(void) { pthread_mutex_lock(&registry_lock); }
+void gm_registry_unlock(void) { pthread_mutex_unlock(&registry_lock); }
+struct growmap *gm_registry_first(void) { return registry_head; }
 
 static bool registry_has_writer_locked(dev_t dev, ino_t ino)
 {
@@ -95,86 +94,6 @@ void gm_record_error(struct growmap *gm, int err)
 				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-/*
- * Reserve disk for pages [*first, *first + *count) before they become
- * present, so that a store never finds the disk full at writeback (SPEC 5).
- * The window shrinks to the faulting page alone when the whole window does
- * not fit (near ENOSPC, or crossing RLIMIT_FSIZE, which fallocate with
- * FALLOC_FL_KEEP_SIZE does not check). Returns 0 or the negative errno
- * the faulting thread's SIGBUS stands for.
- */
-int gm_reserve_disk(struct growmap *gm, size_t fault_page, size_t *first,
-		    size_t *count)
-{
-	size_t ps = gm->page_size;
-	struct rlimit lim;
-	if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
-		size_t limit_pages = lim.rlim_cur / ps;
-		if (fault_page >= limit_pages)
-			return -EFBIG;
-		if (*first + *count > limit_pages)
-			*count = limit_pages - *first;
-	}
-	for (;;) {
-		if (fallocate(gm->fd, FALLOC_FL_KEEP_SIZE, (off_t)(*first * ps),
-			      (off_t)(*count * ps)) == 0)
-			return 0;
-		int err = errno;
-		if (err == EINTR)
-			continue;
-		if (err == EOPNOTSUPP)
-			return 0;     /* cannot reserve here: writeback may meet ENOSPC */
-		if (*count > 1) {     /* retry with the faulting page alone */
-			*first = fault_page;
-			*count = 1;
-			continue;
-		}
-		return -err;
-	}
-}
-
-/* Fill 'buf' with the file's bytes for pages [first, first + count): zeros
- * where the file has none. Returns 0 or a negative errno (EIO). */
-int gm_read_file(struct growmap *gm, size_t first, size_t count, char *buf)
-{
-	size_t ps = gm->page_size;
-	size_t len = count * ps, done = 0;
-	off_t off = (off_t)(first * ps);
-	int64_t data_size = __atomic_load_n(&gm->data_size, __ATOMIC_ACQUIRE);
-	if (off < data_size) {
-		size_t want = (size_t)(data_size - off) < len ? (size_t)(data_size - off) : len;
-		while (done < want) {
-			ssize_t n = pread(gm->fd, buf + done, want - done, off + (off_t)done);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				return -errno;
-			}
-			if (n == 0)
-				break;   /* the file is shorter than we thought */
-			done += (size_t)n;
-		}
-	}
-	memset(buf + done, 0, len - done);
-	return 0;
-}
-
-/* Account pages a backend made present, and start background writeback
- * once enough of them accumulated. Async-signal-safe. */
-void gm_note_populated(struct growmap *gm, size_t first, size_t count)
-{
-	for (size_t p = first; p < first + count; p++)
-		bitmap_set_atomic(gm->populated, p);
-	gm_stat_add(gm, pages_populated, count);
-	if (!gm->writable)
-		return;
-	uint64_t before = __atomic_fetch_add(&gm->populated_since_writeback, count,
-					     __ATOMIC_RELAXED);
-	if (before < gm->cfg.dirty_limit_pages &&
-	    before + count >= gm->cfg.dirty_limit_pages)
-		gm_writeback_kick(gm);
-}
-
 /* Checks the caller's descriptor against what the mapping needs. */
 static int check_fd(int fd, bool writable, struct stat *st)
 {
@@ -205,7 +124,7 @@ static int check_fd(int fd, bool writable, struct stat *st)
  * (inherited across exec, or passed over a socket). Where reopening
  * through /proc is refused (no /proc, or file mode), a duplicate does.
  */
-static int open_private(struct growmap *gm, int fd)
+static int open_private(struct growmap *gm, int fd, int *out)
 {
 	char proc[64];
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -213,13 +132,13 @@ static int open_private(struct growmap *gm, int fd)
 	if (own >= 0) {
 		struct stat st;
 		if (fstat(own, &st) == 0 && st.st_dev == gm->dev && st.st_ino == gm->ino) {
-			gm->fd = own;
+			*out = own;
 			return 0;
 		}
 		close(own);
 	}
-	gm->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	return gm->fd < 0 ? -errno : 0;
+	*out = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	return *out < 0 ? -errno : 0;
 }
 
 static int take_writer_lock(struct growmap *gm)
@@ -228,7 +147,7 @@ static int take_writer_lock(struct growmap *gm)
 		.l_type = F_WRLCK, .l_whence = SEEK_SET,
 		.l_start = GM_LOCK_OFFSET, .l_len = 1,
 	};
-	if (fcntl(gm->fd, F_OFD_SETLK, &fl) < 0) {
+	if (fcntl(gm->lock_fd, F_OFD_SETLK, &fl) < 0) {
 		if (errno == EAGAIN || errno == EACCES)
 			return -EBUSY;
 		if (errno == ENOLCK)
@@ -247,151 +166,44 @@ static void drop_writer_lock(struct growmap *gm)
 		.l_type = F_UNLCK, .l_whence = SEEK_SET,
 		.l_start = GM_LOCK_OFFSET, .l_len = 1,
 	};
-	fcntl(gm->fd, F_OFD_SETLK, &fl);
+	fcntl(gm->lock_fd, F_OFD_SETLK, &fl);
 	gm->ofd_locked = false;
 }
 
-/* Maps 'len' bytes of PROT_NONE at exactly 'at', never over an existing
- * mapping. Returns 0, -EEXIST where something is mapped already (also on
- * kernels before Linux 4.17, which take the address as a mere hint), or
- * the negative errno of mmap(2). */
-static int map_placeholder(char *at, size_t len)
-{
-	char *p = mmap(at, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
-		       MAP_FIXED_NOREPLACE, -1, 0);
-	if (p == MAP_FAILED)
-		return -errno;
-	if (p != at) {
-		munmap(p, len);
-		return -EEXIST;
-	}
-	return 0;
-}
-
-/* The range plus its guard page at an address of our choosing, aligned to
- * 2 MiB like the kernel's own large file mappings, so large folios and
- * huge page tables line up with the range. */
-static int choose_range(struct growmap *gm)
-{
-	const size_t align = (size_t)2 << 20;
-	size_t total = gm->reserve + gm->page_size;
-	char *raw = mmap(NULL, total + align, PROT_NONE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (raw == MAP_FAILED)
-		return -errno;
-	char *area = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
-	if (area > raw)
-		munmap(raw, (size_t)(area - raw));
-	if (raw + total + align > area + total)
-		munmap(area + total, (size_t)(raw + total + align - (area + total)));
-	pthread_mutex_lock(&registry_lock);
-	gm->base = gm->io_base = area;
-	gm->guard_page = true;
-	pthread_mutex_unlock(&registry_lock);
-	return 0;
-}
-
 /*
- * The range at the address the caller named (the AIX layer's shmat with
- * an address), never over anything already mapped. Its guard page follows
- * when that page is free. When that page is the guard of another growmap
- * range ending at 'at', it is taken over (and given back at detach), so
- * ranges can be attached back to back like AIX segments, and an access
- * beyond one reaches the next, as on AIX. When the page after the range
- * is in use by anything else, the range has no guard: the caller placed
- * it next to a neighbour that is already there.
- * Returns 0 or -EINVAL (misaligned, or the range cannot be used there).
- */
-static int place_range(struct growmap *gm, char *at)
-{
-	size_t ps = gm->page_size;
-	if (((uintptr_t)at & (ps - 1)) || (uintptr_t)at > UINTPTR_MAX - gm->reserve - ps)
-		return -EINVAL;
-	pthread_mutex_lock(&registry_lock);
-	struct growmap *below = NULL;
-	for (struct growmap *g = registry_head; g; g = g->registry_next)
-		if (g != gm && g->base && g->guard_page && g->base + g->reserve == at)
-			below = g;
-	if (below)
-		munmap(at, ps);
-	bool guard = true;
-	int r = map_placeholder(at, gm->reserve + ps);
-	if (r == -EEXIST) {
-		guard = false;
-		r = map_placeholder(at, gm->reserve);
-	}
-	if (r == 0) {
-		gm->base = gm->io_base = at;
-		gm->guard_page = guard;
-		if (below)
-			below->guard_page = false;
-	} else if (below && (map_placeholder(at, ps) < 0 ||
-			     madvise(at, ps, MADV_DONTFORK) < 0)) {
-		below->guard_page = false;  /* lost the page to a racing mmap */
-	}
-	pthread_mutex_unlock(&registry_lock);
-	return r < 0 ? -EINVAL : 0;
-}
-
-/* Unmaps the range and its guard page. A range ending where this one
- * starts, whose guard page this one took over, gets a guard again. */
-static void release_range(struct growmap *gm)
-{
-	size_t ps = gm->page_size;
-	pthread_mutex_lock(&registry_lock);
-	munmap(gm->base, gm->reserve + (gm->guard_page ? ps : 0));
-	for (struct growmap *g = registry_head; g; g = g->registry_next)
-		if (g != gm && g->base && !g->guard_page && g->base + g->reserve == gm->base) {
-			if (map_placeholder(gm->base, ps) == 0 &&
-			    madvise(gm->base, ps, MADV_DONTFORK) == 0)
-				g->guard_page = true;
-			break;
-		}
-	gm->base = NULL;
-	pthread_mutex_unlock(&registry_lock);
-}
-
-/*
- * A writable range is a memfd (shmem) mapped MAP_SHARED, so another
- * process (the daemon) can map the very same pages, and a backend pages
- * the file in and out of it. A read-only range needs no paging: it is the
- * file itself, mapped read-only up to the end of its last page, then
- * anonymous zeros; loads are as fast as the kernel's own mapping and
- * nothing can be written. Either way a PROT_NONE guard page follows, so
- * access beyond the reservation is SIGSEGV (but see place_range()), and
- * the whole range is MADV_DONTFORK: a child process has nothing there
- * (growmap_open(3)). 'at' is the caller's address, or NULL.
+ * A writable range is the file itself over the pages wholly inside it,
+ * and placeholder beyond, which the backend arms (see grow.c). A
+ * read-only range needs no backend: the file mapped read-only up to the
+ * end of its last page, then anonymous zeros; loads are as fast as the
+ * kernel's own mapping and nothing can be written. Either way a PROT_NONE
+ * guard page follows, so access beyond the reservation is SIGSEGV (but
+ * see gm_range_place()), and the whole range is MADV_DONTFORK: a child
+ * process has nothing there (growmap_open(3)). 'at' is the caller's
+ * address, or NULL.
  */
 static int map_region(struct growmap *gm, off_t file_size, char *at)
 {
-	int r = at ? place_range(gm, at) : choose_range(gm);
+	int r = at ? gm_range_place(gm, at) : gm_range_choose(gm);
 	if (r < 0)
 		return r;
 	char *area = gm->base;
-	if (gm->writable) {
-		gm->memfd = memfd_create("growmap", MFD_CLOEXEC);
-		if (gm->memfd < 0)
-			return -errno;
-		if (ftruncate(gm->memfd, (off_t)gm->reserve) < 0)
-			return -errno;
-		if (mmap(area, gm->reserve, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-			 gm->memfd, 0) == MAP_FAILED)
-			return -errno;
-	} else {
-		size_t ps = gm->page_size;
-		size_t file_bytes = ((size_t)file_size + ps - 1) & ~(ps - 1);
-		if (file_bytes > gm->reserve)
-			file_bytes = gm->reserve;
-		if (file_bytes && mmap(area, file_bytes, PROT_READ, MAP_SHARED | MAP_FIXED,
-				       gm->fd, 0) == MAP_FAILED)
-			return -errno;
-		if (gm->reserve > file_bytes &&
-		    mmap(area + file_bytes, gm->reserve - file_bytes, PROT_READ,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
-			return -errno;
-	}
 	if (madvise(area, gm->reserve + (gm->guard_page ? gm->page_size : 0),
 		    MADV_DONTFORK) < 0)
+		return -errno;
+	if (gm->writable)
+		return gm_map_attached(gm);
+	size_t ps = gm->page_size;
+	size_t file_bytes = ((size_t)file_size + ps - 1) & ~(ps - 1);
+	if (file_bytes > gm->reserve)
+		file_bytes = gm->reserve;
+	if (file_bytes && mmap(area, file_bytes, PROT_READ, MAP_SHARED | MAP_FIXED,
+			       gm->fd, 0) == MAP_FAILED)
+		return -errno;
+	if (gm->reserve > file_bytes &&
+	    mmap(area + file_bytes, gm->reserve - file_bytes, PROT_READ,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+		return -errno;
+	if (madvise(area, gm->reserve, MADV_DONTFORK) < 0)
 		return -errno;
 	return 0;
 }
@@ -405,14 +217,12 @@ static void destroy(struct growmap *gm)
 		gm->ops->detach(gm);
 	gm_writeback_release(gm);
 	if (gm->base)
-		release_range(gm);
-	if (gm->memfd >= 0)
-		close(gm->memfd);
+		gm_range_release(gm);
 	drop_writer_lock(gm);
+	if (gm->lock_fd >= 0)
+		close(gm->lock_fd);
 	if (gm->fd >= 0)
 		close(gm->fd);
-	free(gm->populated);
-	pthread_mutex_destroy(&gm->resolve_lock);
 	free(gm);
 }
 
@@ -488,24 +298,21 @@ int gm_open_placed(struct growmap **out, int fd, size_t reserve, unsigned flags,
 	gm->cfg = cfg;
 	gm->writable = writable;
 	gm->fd = -1;
-	gm->memfd = -1;
+	gm->lock_fd = -1;
 	gm->reserve = reserve;
 	gm->page_size = ps;
 	gm->npages = reserve / ps;
 	gm->owner = getpid();
 	gm->dev = st.st_dev;
 	gm->ino = st.st_ino;
-	gm->data_size = st.st_size;
-	pthread_mutex_init(&gm->resolve_lock, NULL);
+	gm_grow_init(gm, st.st_size);
 	if ((r = gm_writeback_init(gm)) < 0)
 		goto fail;
 
-	if ((r = open_private(gm, fd)) < 0)
+	if ((r = open_private(gm, fd, &gm->fd)) < 0)
 		goto fail;
-	if (writable && !(gm->populated = bitmap_alloc(gm->npages))) {
-		r = -ENOMEM;
+	if (writable && (r = open_private(gm, fd, &gm->lock_fd)) < 0)
 		goto fail;
-	}
 
 	/* Registry check and insertion happen under one lock hold so two
 	 * threads cannot both become the writer. */
@@ -613,22 +420,6 @@ GROWMAP_EXPORT int growmap_stats(const struct growmap *gm,
 	return 0;
 }
 
-/* Gives back disk that fault-around reserved beyond the final size:
- * ext4 drops it on a same-size truncate, tmpfs on a punch past EOF. */
-static void trim_reservation(struct growmap *gm)
-{
-	struct stat st;
-	if (fstat(gm->fd, &st) < 0)
-		return;
-	if (ftruncate(gm->fd, st.st_size) < 0)
-		return;
-	off_t from = (st.st_size + (off_t)gm->page_size - 1) & ~((off_t)gm->page_size - 1);
-	off_t to = (off_t)gm->reserve;
-	if (to > from)
-		fallocate(gm->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  from, to - from);
-}
-
 GROWMAP_EXPORT int growmap_close(struct growmap *gm)
 {
 	int r = handle_check(gm);
@@ -638,7 +429,6 @@ GROWMAP_EXPORT int growmap_close(struct growmap *gm)
 		if ((r = gm_writeback_sync(gm, gm->cfg.sync_on_close)) < 0)
 			return r;   /* still attached and intact: caller may retry */
 		gm_writeback_stop(gm);
-		trim_reservation(gm);
 	}
 	registry_remove(gm);
 	destroy(gm);

@@ -1,0 +1,494 @@
+/*
+ * The file behind the range: its growth, and its exact size.
+ *
+ * Every page of a writable range is either the file itself (MAP_SHARED,
+ * so a completed store is in the page cache and survives the process) or
+ * placeholder, which the backend owns. At attach, the pages wholly inside
+ * the file are the file; the rest is placeholder. A store into
+ * placeholder reaches gm_grow_store() (from the uffd service thread or
+ * the signal handler): it reserves disk for a window of pages with
+ * fallocate(2), which also extends the file, and maps the file over the
+ * window. The faulting thread then retries its store on the file page.
+ * Loads of placeholder never come here: the backend answers them with
+ * zeros (or the file's bytes below its size) without growing anything.
+ *
+ * Windows. A store that continues where the last window of a stream
+ * ended doubles that stream's window, from the fault-around size up to
+ * GM_CHUNK_PAGES; any other store gets its own page only, so sparse
+ * stores take the disk of the pages stored and no more.
+ *
+ * Exact size (SPEC 3). The file may run ahead of the size the contract
+ * gives by at most one window between syncs; a durable sync settles it
+ * (gm_settle_size). Two cases:
+ *  - the program owns its length (growmap_set_size() was called): the
+ *    size is the one it set, and nothing is tracked;
+ *  - otherwise the size is max(size at attach, end of the highest page
+ *    stored into). Pages above the size at attach were fallocated
+ *    (unwritten extents) or are holes when mapped, and only a store
+ *    dirties a page; once written back, exactly the stored pages are
+ *    written extents. So the file system's extent map (FIEMAP) is the
+ *    record of which pages were stored into, a zero byte included, and
+ *    loads leave no trace. For this to hold per page, windows above the
+ *    size at attach are MADV_RANDOM: the page cache then holds them in
+ *    single-page folios (a large folio is written back whole). Where a
+ *    file system has no FIEMAP (tmpfs), the highest non-zero page decides
+ *    instead: a store of zeros at the very top is missed there
+ *    (growmap(7)).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+
+#include "growmap-internal.h"
+
+/* Largest window, and so how far the file may run ahead between syncs. */
+#define GM_CHUNK_BYTES ((size_t)64 << 20)
+#define GM_HUGE_BYTES ((size_t)2 << 20)
+
+void gm_grow_init(struct growmap *gm, off_t file_size)
+{
+	struct gm_grow *g = &gm->grow;
+	size_t page = (size_t)file_size / gm->page_size;
+	g->attach_size = file_size;
+	g->attach_page = page < gm->npages ? page : gm->npages;
+	g->mapped_end = g->attach_page;
+	g->file_size = file_size;
+}
+
+/* A spin lock, so the signal handler may take it; holders never fault on
+ * the range, and the threads that hold it outside a handler block signals. */
+void gm_grow_lock(struct growmap *gm)
+{
+	while (__atomic_exchange_n(&gm->grow.lock, 1, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+void gm_grow_unlock(struct growmap *gm)
+{
+	__atomic_store_n(&gm->grow.lock, 0, __ATOMIC_RELEASE);
+}
+
+static bool owned(const struct growmap *gm)
+{
+	return __atomic_load_n(&gm->grow.owned, __ATOMIC_ACQUIRE);
+}
+
+void gm_grow_set_owned(struct growmap *gm, bool own)
+{
+	__atomic_store_n(&gm->grow.owned, own, __ATOMIC_RELEASE);
+}
+
+/* Maps the file over pages [first, first + count) of the range. */
+int gm_map_file_pages(struct growmap *gm, size_t first, size_t count, int prot)
+{
+	size_t ps = gm->page_size;
+	char *at = gm->base + first * ps;
+	if (mmap(at, count * ps, prot, MAP_SHARED | MAP_FIXED, gm->fd,
+		 (off_t)(first * ps)) == MAP_FAILED)
+		return -errno;
+	/* The child of fork() gets nothing here (growmap(7)). */
+	if (madvise(at, count * ps, MADV_DONTFORK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* At attach: the pages wholly inside the file are the file. */
+int gm_map_attached(struct growmap *gm)
+{
+	if (!gm->grow.attach_page)
+		return 0;
+	return gm_map_file_pages(gm, 0, gm->grow.attach_page, PROT_READ | PROT_WRITE);
+}
+
+bool gm_page_has_file_data(struct growmap *gm, size_t page)
+{
+	return (off_t)(page * gm->page_size) < gm->grow.file_size;
+}
+
+/* The file's bytes of 'page', zeros where it has none. */
+int gm_read_page(struct growmap *gm, size_t page, char *buf)
+{
+	size_t ps = gm->page_size, done = 0;
+	off_t off = (off_t)(page * ps);
+	while (done < ps) {
+		ssize_t n = pread(gm->fd, buf + done, ps - done, off + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	memset(buf + done, 0, ps - done);
+	return 0;
+}
+
+static struct gm_stream *stream_find(struct gm_grow *g, size_t page)
+{
+	for (int i = 0; i < GM_STREAMS; i++)
+		if (g->streams[i].window && g->streams[i].next == page)
+			return &g->streams[i];
+	return NULL;
+}
+
+/* Was 'page' mapped by one of the streams' last windows? Then a fault
+ * message for it was queued before the window was mapped: nothing to do
+ * but wake its thread. */
+bool gm_grow_recent(struct growmap *gm, size_t page)
+{
+	struct gm_grow *g = &gm->grow;
+	for (int i = 0; i < GM_STREAMS; i++)
+		if (g->streams[i].window && page >= g->streams[i].start &&
+		    page < g->streams[i].next)
+			return true;
+	return false;
+}
+
+static void stream_advance(struct gm_grow *g, struct gm_stream *st, size_t page,
+			   size_t end)
+{
+	if (!st) {
+		st = &g->streams[0];
+		for (int i = 1; i < GM_STREAMS; i++)
+			if (g->streams[i].used < st->used)
+				st = &g->streams[i];
+		st->window = 0;
+	}
+	size_t got = end - page;
+	st->window = got > st->window ? got : st->window;
+	st->start = page;
+	st->next = end;
+	st->used = ++g->clock;
+}
+
+/*
+ * Reserves disk for pages [first, first + *count) and makes the file at
+ * least that long: fallocate(2) in its extending mode does both. The
+ * window shrinks to the faulting page alone when the whole window does
+ * not fit (near ENOSPC, or crossing RLIMIT_FSIZE, which is checked here
+ * since exceeding it would also raise SIGXFSZ). Returns 0 or the negative
+ * errno the faulting thread's SIGBUS stands for.
+ */
+static int reserve_window(struct growmap *gm, size_t first, size_t *count)
+{
+	size_t ps = gm->page_size;
+	struct rlimit lim;
+	if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+		size_t limit_pages = lim.rlim_cur / ps;
+		if (first >= limit_pages)
+			return -EFBIG;
+		if (first + *count > limit_pages)
+			*count = limit_pages - first;
+	}
+	for (;;) {
+		off_t off = (off_t)(first * ps), len = (off_t)(*count * ps);
+		if (fallocate(gm->fd, 0, off, len) == 0)
+			break;
+		int err = errno;
+		if (err == EINTR)
+			continue;
+		if (err == EOPNOTSUPP) {   /* no reservation here: extend only */
+			if (off + len > gm->grow.file_size && ftruncate(gm->fd, off + len) < 0)
+				return -errno;
+			break;
+		}
+		if (*count > 1) {
+			*count = 1;
+			continue;
+		}
+		return -err;
+	}
+	off_t end = (off_t)((first + *count) * ps);
+	if (end > gm->grow.file_size)
+		gm->grow.file_size = end;
+	return 0;
+}
+
+/*
+ * An isolated store reserves its own page only, but maps the aligned
+ * group of fault-around pages around it, the rest of the group as holes
+ * in the file (a store there allocates its block through the file
+ * system's own page_mkwrite): the disk used stays what was stored, and
+ * sparse stores cost a mapping per group, not per page, so even every
+ * other page of a large range stays far below vm.max_map_count. The
+ * group never reaches below the size at attach (the page holding that
+ * size must stay placeholder until it is stored into itself: see
+ * partial_stored).
+ */
+static void isolated_group(struct growmap *gm, size_t page, size_t *first, size_t *count)
+{
+	struct gm_grow *g = &gm->grow;
+	size_t w = gm->cfg.fault_around_pages;
+	size_t lo = page - page % w, hi = lo + w;
+	size_t floor = g->attach_page + (g->attach_size % (off_t)gm->page_size &&
+					 page != g->attach_page ? 1 : 0);
+	if (lo < floor)
+		lo = floor;
+	if (hi > gm->npages)
+		hi = gm->npages;
+	struct rlimit lim;
+	if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+	    hi > lim.rlim_cur / gm->page_size)
+		hi = page + 1 > lim.rlim_cur / gm->page_size ? page + 1 : lim.rlim_cur / gm->page_size;
+	off_t end = (off_t)(hi * gm->page_size);
+	if (end > g->file_size && ftruncate(gm->fd, end) == 0)
+		g->file_size = end;
+	if (end > g->file_size)
+		hi = page + 1;      /* could not extend: the page alone */
+	*first = lo;
+	*count = hi - lo;
+}
+
+/*
+ * A store into placeholder at 'page': reserve a window of pages from
+ * there, extend the file over it and map the file there. Called with the
+ * grow lock held. On success [*first, *first + *count) is the file now.
+ * Returns 0 or a negative errno: the store cannot be backed.
+ */
+int gm_grow_store(struct growmap *gm, size_t page, size_t *first, size_t *count)
+{
+	struct gm_grow *g = &gm->grow;
+	size_t ps = gm->page_size;
+	bool own = owned(gm);
+	struct gm_stream *st = stream_find(g, page);
+	size_t n = 1;
+	if (st) {
+		size_t w = gm->cfg.fault_around_pages;
+		n = st->window * 2 > w ? st->window * 2 : w;
+		if (n > GM_CHUNK_BYTES / ps)
+			n = GM_CHUNK_BYTES / ps;
+	}
+	if (n > gm->npages - page)
+		n = gm->npages - page;
+
+	int r = reserve_window(gm, page, &n);
+	if (r < 0)
+		return r;
+	size_t map_first = page, map_count = n;
+	if (!st)
+		isolated_group(gm, page, &map_first, &map_count);
+	r = gm_map_file_pages(gm, map_first, map_count, PROT_READ | PROT_WRITE);
+	if (r < 0)
+		return r;
+	page = map_first;
+	n = map_count;
+	/* Exact size needs single-page folios above the size at attach; a
+	 * program that owns its length gets large folios for its streams. */
+	if (!own)
+		madvise(gm->base + page * ps, n * ps, MADV_RANDOM);
+	else if (n * ps >= GM_HUGE_BYTES)
+		madvise(gm->base + page * ps, n * ps, MADV_HUGEPAGE);
+	if (page == g->attach_page && g->attach_size % (off_t)ps)
+		g->partial_stored = true;
+	if (page + n > g->mapped_end)
+		g->mapped_end = page + n;
+	stream_advance(g, st, page, page + n);
+	gm_stat_add(gm, pages_populated, n);
+
+	uint64_t before = __atomic_fetch_add(&g->mapped_since_writeback, n, __ATOMIC_RELAXED);
+	if (before < gm->cfg.dirty_limit_pages && before + n >= gm->cfg.dirty_limit_pages)
+		gm_writeback_kick(gm);
+	*first = page;
+	*count = n;
+	return 0;
+}
+
+/*
+ * End (in pages) of the highest page of [lo, hi) stored into, or 0
+ * when none was: the end of the last written extent, after writing back
+ * what is dirty. -EOPNOTSUPP where the file system has no FIEMAP.
+ */
+static ssize_t highest_written_extent(struct growmap *gm, size_t lo, size_t hi)
+{
+	size_t ps = gm->page_size, best = 0;
+	enum { NEXT = 128 };
+	struct {
+		struct fiemap map;
+		struct fiemap_extent ext[NEXT];
+	} fm;
+	uint64_t from = (uint64_t)lo * ps, to = (uint64_t)hi * ps;
+	unsigned flags = FIEMAP_FLAG_SYNC;
+	while (from < to) {
+		memset(&fm.map, 0, sizeof(fm.map));
+		fm.map.fm_start = from;
+		fm.map.fm_length = to - from;
+		fm.map.fm_flags = flags;
+		fm.map.fm_extent_count = NEXT;
+		if (ioctl(gm->fd, FS_IOC_FIEMAP, &fm) < 0)
+			return errno == ENOTTY ? -EOPNOTSUPP : -errno;
+		flags = 0;
+		unsigned n = fm.map.fm_mapped_extents;
+		if (n == 0)
+			break;
+		for (unsigned i = 0; i < n; i++) {
+			const struct fiemap_extent *e = &fm.ext[i];
+			if (e->fe_flags & (FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_DELALLOC))
+				continue;
+			uint64_t end = e->fe_logical + e->fe_length;
+			if (end > to)
+				end = to;
+			size_t end_page = (size_t)((end + ps - 1) / ps);
+			if (end_page > best)
+				best = end_page;
+		}
+		const struct fiemap_extent *last = &fm.ext[n - 1];
+		if ((last->fe_flags & FIEMAP_EXTENT_LAST) || n < NEXT)
+			break;
+		from = last->fe_logical + last->fe_length;
+	}
+	return (ssize_t)best;
+}
+
+/* Where there is no FIEMAP: the end of the highest page of [lo, hi) that
+ * holds a non-zero byte. */
+static ssize_t highest_nonzero_page(struct growmap *gm, size_t lo, size_t hi)
+{
+	char *buf = malloc(gm->page_size);
+	if (!buf)
+		return -ENOMEM;
+	ssize_t r = 0;
+	for (size_t p = hi; p > lo; p--) {
+		int e = gm_read_page(gm, p - 1, buf);
+		if (e < 0) {
+			r = e;
+			break;
+		}
+		size_t i = 0;
+		while (i < gm->page_size && !buf[i])
+			i++;
+		if (i < gm->page_size) {
+			r = (ssize_t)p;
+			break;
+		}
+	}
+	free(buf);
+	return r;
+}
+
+static ssize_t highest_stored(struct growmap *gm, size_t lo, size_t hi)
+{
+	if (lo >= hi)
+		return 0;
+	ssize_t r = highest_written_extent(gm, lo, hi);
+	if (r == -EOPNOTSUPP)
+		r = highest_nonzero_page(gm, lo, hi);
+	return r;
+}
+
+/* Sets the file's size to 'size', once nothing is mapped beyond it. */
+static int set_file_size(struct growmap *gm, off_t size)
+{
+	if (size == gm->grow.file_size)
+		return 0;
+	if (ftruncate(gm->fd, size) < 0)
+		return -errno;
+	gm->grow.file_size = size;
+	return 0;
+}
+
+/* The program set its length: pages beyond it go back to placeholder
+ * (what was stored there is discarded, as after ftruncate(2)), then the
+ * file takes that length, which is also the new baseline of the exact
+ * size for stores made after this sync (the page holding the end goes
+ * back to placeholder too, so that a store into it is seen). Grow lock
+ * held. */
+static int settle_owned(struct growmap *gm, off_t size)
+{
+	struct gm_grow *g = &gm->grow;
+	size_t ps = gm->page_size;
+	size_t keep = (size_t)size / ps;
+	if (keep > gm->npages)
+		keep = gm->npages;
+	if (keep < g->mapped_end) {
+		int r = gm->ops->to_placeholder(gm, keep, g->mapped_end, false);
+		if (r < 0)
+			return r;
+		g->mapped_end = keep;
+		for (int i = 0; i < GM_STREAMS; i++)
+			g->streams[i].window = 0;
+	}
+	int r = set_file_size(gm, size);
+	if (r < 0)
+		return r;
+	g->attach_size = size;
+	g->attach_page = keep;
+	g->partial_stored = false;
+	return 0;
+}
+
+/*
+ * The exact size: max(size at attach, end of the highest page stored
+ * into). The highest stored page is found with the mapping live; then
+ * everything mapped above the size found goes back to placeholder, so no
+ * store can land there unseen, and a second look catches a store that
+ * landed there in between. Only then is the file cut to size.
+ */
+static int settle_exact(struct growmap *gm)
+{
+	struct gm_grow *g = &gm->grow;
+	size_t ps = gm->page_size;
+	gm_grow_lock(gm);
+	size_t lo = g->attach_page + (g->attach_size % (off_t)ps ? 1 : 0);
+	size_t hi = g->mapped_end;
+	gm_grow_unlock(gm);
+
+	ssize_t top = highest_stored(gm, lo, hi);
+	if (top < 0)
+		return (int)top;
+	gm_grow_lock(gm);
+	off_t size = g->attach_size;
+	if (g->partial_stored)
+		size = (off_t)((g->attach_page + 1) * ps);
+	if ((off_t)((size_t)top * ps) > size)
+		size = (off_t)((size_t)top * ps);
+	size_t keep = (size_t)((size + (off_t)ps - 1) / (off_t)ps);
+	int r = 0;
+	hi = g->mapped_end;
+	if (keep < hi) {
+		r = gm->ops->to_placeholder(gm, keep, hi, true);
+		if (r == 0) {
+			g->mapped_end = keep;
+			for (int i = 0; i < GM_STREAMS; i++)
+				g->streams[i].window = 0;
+			top = highest_stored(gm, keep, hi);
+			if (top < 0)
+				r = (int)top;
+			else if ((off_t)((size_t)top * ps) > size)
+				size = (off_t)((size_t)top * ps);
+		}
+	}
+	if (r == 0)
+		r = set_file_size(gm, size);
+	gm_grow_unlock(gm);
+	return r;
+}
+
+/*
+ * Gives the file the size the contract says, before a durable sync:
+ * 'owned_size' when the program set one ('apply_owned'), else the exact
+ * size. Runs on the writeback thread (all signals blocked). Returns 0 or
+ * a negative errno, which the caller makes sticky.
+ */
+int gm_settle_size(struct growmap *gm, bool apply_owned, off_t owned_size)
+{
+	if (apply_owned) {
+		gm_grow_lock(gm);
+		int r = settle_owned(gm, owned_size);
+		gm_grow_unlock(gm);
+		return r;
+	}
+	if (owned(gm))
+		return 0;
+	return settle_exact(gm);
+}
