@@ -9,7 +9,8 @@
 struct bench_result {
 	const char *workload;    /* short name, e.g. "seqfill" */
 	const char *title;       /* e.g. "(a) sequential fill, 64 MiB, sync+close" */
-	const char *contender;   /* "uffd", "signal", "K1", "K2", "pwrite" */
+	const char *contender;   /* "uffd", "signal", "uffd-own", "signal-own",
+				    "K1", "K2", "pwrite" */
 	unsigned reps;
 	double median_s, min_s, max_s;   /* seconds per run */
 	double mb_per_s;         /* megabytes (1e6) per second at the median */
@@ -21,6 +22,13 @@ struct bench_result {
 	long peak_rss_kib;       /* largest peak RSS of the runs' processes */
 	double wb_mb_per_s;      /* (d) only: bytes / median time of the
 				    writing-back part; NAN elsewhere */
+	double faults_per_page;  /* median over the runs of the process's minor +
+				    major page faults in the timed part / pages */
+	double disk_per_stored;  /* sparse only: median of the file's allocated
+				    bytes after close / bytes stored; NAN elsewhere */
+	double rss_growth_kib;   /* reserve-8t only: median VmRSS growth from
+				    before open to before close; NAN elsewhere */
+	unsigned failed_runs;    /* runs that failed (the median is of the rest) */
 };
 
 /* First-touch latencies of one contender on the workload that measures

@@ -8,14 +8,19 @@
  * the benchmark.
  *
  * Contenders:
- *   uffd    growmap, userfaultfd backend
- *   signal  growmap, signal backend
- *   K1      MAP_SHARED of a file pre-sized with ftruncate to the final size
- *   K2      MAP_SHARED over the whole reservation, a SIGBUS handler that
- *           extends the file (fallocate + ftruncate) in 1 MiB steps, exact
- *           size set at the end
- *   pwrite  1 MiB pwrite(2) blocks + fdatasync: the disk's own bandwidth
- *           (write workloads only)
+ *   uffd        growmap, userfaultfd backend; the file's size follows the
+ *               highest page stored into (exact-size mode)
+ *   signal      growmap, signal backend, likewise
+ *   uffd-own    the uffd backend, but the program owns its length: it calls
+ *               growmap_set_size(final size) right after growmap_open and
+ *               before any store (write workloads with a known final size)
+ *   signal-own  the signal backend, likewise
+ *   K1          MAP_SHARED of a file pre-sized with ftruncate to the final size
+ *   K2          MAP_SHARED over the whole reservation, a SIGBUS handler that
+ *               extends the file (fallocate + ftruncate) in 1 MiB steps,
+ *               exact size set at the end
+ *   pwrite      1 MiB pwrite(2) blocks + fdatasync: the disk's own bandwidth
+ *               (write workloads only)
  * Every contender ends with its data durable (growmap_close, msync
  * MS_SYNC + fdatasync, or fdatasync).
  */
@@ -26,6 +31,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -46,18 +52,26 @@
 
 #define PS 4096u
 #define MIB (1024u * 1024u)
+#define GIB ((size_t)1 << 30)
+#define MAX_REPS 1000u
 
-enum contender { C_UFFD, C_SIGNAL, C_K1, C_K2, C_PWRITE, NCONTENDERS };
+enum contender { C_UFFD, C_SIGNAL, C_UFFD_OWN, C_SIGNAL_OWN, C_K1, C_K2, C_PWRITE,
+		 NCONTENDERS };
 static const char *const contender_name[NCONTENDERS] = {
-	"uffd", "signal", "K1", "K2", "pwrite",
+	"uffd", "signal", "uffd-own", "signal-own", "K1", "K2", "pwrite",
 };
 
-enum workload { W_SEQFILL, W_SPARSE, W_READ_COLD, W_READ_WARM, W_READ_RW, W_REWRITE,
-		W_THREADS1, W_THREADSN, NWORKLOADS };
+enum workload { W_SEQFILL, W_SEQFILL_2G, W_SPARSE, W_READ_COLD, W_READ_WARM, W_READ_RW,
+		W_REWRITE, W_THREADS1, W_THREADSN, W_MEMCG, W_RESERVE_8T, NWORKLOADS };
 static const char *const workload_name[NWORKLOADS] = {
-	"seqfill", "sparse", "read-cold", "read-warm", "read-rw", "rewrite", "threads-1",
-	"threads-n",
+	"seqfill", "seqfill-2g", "sparse", "read-cold", "read-warm", "read-rw", "rewrite",
+	"threads-1", "threads-n", "memcg", "reserve-8t",
 };
+
+/* seqfill-2g's file, and reserve-8t's reservation and second store. */
+#define SEQFILL_2G_SIZE (2 * GIB)
+#define RESERVE_8T ((size_t)8 << 40)
+#define RESERVE_8T_FAR ((size_t)4 << 40)
 
 struct params {
 	size_t size;           /* bytes: sequential fill, read and rewrite files */
@@ -65,8 +79,11 @@ struct params {
 	size_t sparse_pages;   /* first touches in the sparse workload */
 	size_t run_bytes;      /* rewrite run length */
 	size_t rewrites;       /* rewrite runs */
+	size_t memcg_size;     /* memcg workload: bytes written ... */
+	size_t memcg_limit;    /* ... by a child in a cgroup limited to this */
 	unsigned threads;      /* threads-n */
 	unsigned reps;
+	unsigned timeout_s;    /* a run taking longer is killed and fails */
 	const char *dir;
 	bool enabled_w[NWORKLOADS];
 	bool enabled_c[NCONTENDERS];
@@ -81,6 +98,10 @@ struct run_report {
 				  or pwrites+fdatasync); 0 elsewhere */
 	uint64_t pages;        /* pages the workload handled */
 	uint64_t bytes;        /* bytes it moved */
+	uint64_t faults;       /* minor + major faults of the process, timed part */
+	double disk_per_stored;/* sparse: allocated bytes / stored bytes; else NAN */
+	double rss_growth_kib; /* reserve-8t: VmRSS growth; else NAN */
+	bool timed_out;        /* set by the parent: the run was killed */
 	uint64_t nlat;         /* latency samples that follow */
 };
 
@@ -114,13 +135,53 @@ static uint64_t splitmix(uint64_t *state)
 
 /* ---- contenders: how a run gets its memory and makes it durable ---- */
 
+/* The growmap backend a contender uses, or NULL for the kernel's mapping
+ * and pwrite. */
+static const char *backend_of(enum contender who)
+{
+	switch (who) {
+	case C_UFFD: case C_UFFD_OWN: return "uffd";
+	case C_SIGNAL: case C_SIGNAL_OWN: return "signal";
+	default: return NULL;
+	}
+}
+
+static bool owns_size(enum contender who)
+{
+	return who == C_UFFD_OWN || who == C_SIGNAL_OWN;
+}
+
+/* Whether a contender takes part in a workload; the others print n/a. */
+static bool applies(enum workload w, enum contender who)
+{
+	switch (w) {
+	case W_SEQFILL:
+	case W_SEQFILL_2G:
+		return true;
+	case W_REWRITE:            /* K2 on an existing file is K1 */
+		return who != C_K2;
+	case W_THREADS1:
+	case W_THREADSN:
+		return who != C_PWRITE;
+	case W_MEMCG:              /* growmap against the kernel's own mapping
+				      under memory pressure */
+		return who != C_K2 && who != C_PWRITE;
+	case W_RESERVE_8T:         /* a reservation is growmap's business */
+		return who == C_UFFD || who == C_SIGNAL;
+	default:                   /* sparse and reads: no final size to own,
+				      nothing for pwrite to write */
+		return who != C_PWRITE && !owns_size(who);
+	}
+}
+
 struct mapping {
 	enum contender who;
 	int fd;
 	char *base;
 	size_t len;
 	struct growmap *gm;
-	off_t final_size;      /* K1 pre-size, K2 exact size at the end */
+	off_t final_size;      /* K1 pre-size, K2 exact size at the end,
+				  the -own contenders' growmap_set_size() */
 };
 
 static int k2_fd = -1;
@@ -150,6 +211,23 @@ static void k2_sigbus(int sig, siginfo_t *si, void *uc)
 	}
 }
 
+static int growmap_map_open(struct mapping *m, bool writable)
+{
+	struct growmap_options o = { .backend = backend_of(m->who) };
+	int r = growmap_open_opts(&m->gm, m->fd, m->len, writable ? 0 : GROWMAP_RDONLY, &o);
+	if (r < 0)
+		return r;
+	m->base = growmap_addr(m->gm);
+	/* The program owns its length: it says so before the first store, so
+	 * the library need not track the highest page stored into. */
+	if (owns_size(m->who) && (r = growmap_set_size(m->gm, m->final_size)) < 0) {
+		growmap_close(m->gm);
+		m->gm = NULL;
+		return r;
+	}
+	return 0;
+}
+
 static int map_open(struct mapping *m, int fd, size_t len, off_t final_size, bool writable)
 {
 	m->fd = fd;
@@ -158,14 +236,10 @@ static int map_open(struct mapping *m, int fd, size_t len, off_t final_size, boo
 	int prot = PROT_READ | (writable ? PROT_WRITE : 0);
 	switch (m->who) {
 	case C_UFFD:
-	case C_SIGNAL: {
-		struct growmap_options o = { .backend = contender_name[m->who] };
-		int r = growmap_open_opts(&m->gm, fd, len, writable ? 0 : GROWMAP_RDONLY, &o);
-		if (r < 0)
-			return r;
-		m->base = growmap_addr(m->gm);
-		return 0;
-	}
+	case C_SIGNAL:
+	case C_UFFD_OWN:
+	case C_SIGNAL_OWN:
+		return growmap_map_open(m, writable);
 	case C_K1:
 		if (writable && ftruncate(fd, final_size) < 0)
 			return -errno;
@@ -255,6 +329,68 @@ static int verify_fill(int fd, size_t size, char *why, size_t whylen)
 	return r;
 }
 
+/* A page of a sparse file and the byte all of it holds. */
+struct stored_page {
+	off_t off;
+	unsigned char byte;
+};
+
+static unsigned char expected_byte(const struct stored_page *pg, size_t n, off_t off)
+{
+	for (size_t i = 0; i < n; i++)
+		if (off >= pg[i].off && off < pg[i].off + (off_t)PS)
+			return pg[i].byte;
+	return 0;
+}
+
+/* A file too large to read whole (terabytes): 'size' bytes long, the 'n'
+ * pages holding their byte and zeros everywhere else. Holes read as zeros
+ * by definition, so only the data extents (SEEK_DATA/SEEK_HOLE) are read,
+ * every byte of them. */
+static int verify_extents(int fd, off_t size, const struct stored_page *pg, size_t n,
+			  char *why, size_t whylen)
+{
+	struct stat st;
+	fstat(fd, &st);
+	if (st.st_size != size) {
+		snprintf(why, whylen, "size %lld, expected %lld", (long long)st.st_size,
+			 (long long)size);
+		return -1;
+	}
+	unsigned char *buf = malloc(MIB);
+	int r = 0;
+	for (off_t data = lseek(fd, 0, SEEK_DATA); data >= 0 && data < size && !r;
+	     data = lseek(fd, data, SEEK_DATA)) {
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		for (; data < hole && !r; data += MIB) {
+			size_t len = hole - data < (off_t)MIB ? (size_t)(hole - data) : MIB;
+			if (pread(fd, buf, len, data) != (ssize_t)len) {
+				snprintf(why, whylen, "short read at %lld", (long long)data);
+				r = -1;
+			}
+			for (size_t i = 0; i < len && !r; i++) {
+				unsigned char want = expected_byte(pg, n, data + (off_t)i);
+				if (buf[i] != want) {
+					snprintf(why, whylen, "byte %lld is %u, expected %u",
+						 (long long)(data + (off_t)i), buf[i], want);
+					r = -1;
+				}
+			}
+		}
+		data = hole;
+	}
+	/* A stored page must not have become a hole. */
+	for (size_t i = 0; i < n && !r; i++) {
+		unsigned char b;
+		if (pread(fd, &b, 1, pg[i].off) != 1 || b != pg[i].byte) {
+			snprintf(why, whylen, "byte %lld is not %u", (long long)pg[i].off, pg[i].byte);
+			r = -1;
+		}
+	}
+	free(buf);
+	return r;
+}
+
 /* ---- files ---- */
 
 static int new_file(const struct params *p, char *path)
@@ -298,6 +434,8 @@ struct run_ctx {
 	enum contender who;
 	struct run_report rep;
 	uint64_t *lat;         /* latency samples, or NULL */
+	double t0;             /* start of the timed part */
+	uint64_t faults0;      /* the process's faults at its start */
 };
 
 static void fail(struct run_ctx *c, const char *what, int err)
@@ -306,26 +444,55 @@ static void fail(struct run_ctx *c, const char *what, int err)
 	snprintf(c->rep.why, sizeof(c->rep.why), "%s: %s", what, strerror(-err));
 }
 
-static void run_threads(struct run_ctx *c, unsigned nthreads);
-
-/* (a) sequential fill of a new file, then sync and close: through the
- * mapping as in (e), in the calling thread; or with pwrite. */
-static void run_seqfill(struct run_ctx *c)
+/* Minor + major faults of the whole process. RUSAGE_SELF, not
+ * RUSAGE_THREAD: the library serves faults and writes back in threads of
+ * its own, and their faults are part of the price. */
+static uint64_t process_faults(void)
 {
-	const struct params *p = c->p;
-	if (c->who != C_PWRITE) {
-		run_threads(c, 0);
-		return;
-	}
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
+}
+
+static void timing_begin(struct run_ctx *c)
+{
+	c->faults0 = process_faults();
+	c->t0 = now();
+}
+
+static void timing_end(struct run_ctx *c)
+{
+	c->rep.seconds = now() - c->t0;
+	c->rep.faults = process_faults() - c->faults0;
+}
+
+/* VmRSS of this process in KiB, or -1. */
+static long vmrss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	char line[256];
+	long kib = -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kib = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return kib;
+}
+
+/* (a) with pwrite: 1 MiB blocks of a new file of 'size' bytes, fdatasync. */
+static void run_pwrite_fill(struct run_ctx *c, size_t size)
+{
 	char path[PATH_MAX];
-	int fd = new_file(p, path);
-	size_t pages = p->size / PS;
-	double t0 = now();
+	int fd = new_file(c->p, path);
+	timing_begin(c);
 	unsigned char *buf = malloc(MIB);
-	for (size_t off = 0; off < p->size; off += MIB) {
-		for (size_t i = 0; i < MIB; i += PS)
+	for (size_t off = 0; off < size; off += MIB) {
+		size_t n = size - off < MIB ? size - off : MIB;
+		for (size_t i = 0; i < n; i += PS)
 			memset(buf + i, fill_byte((off + i) / PS), PS);
-		if (pwrite(fd, buf, MIB, (off_t)off) != MIB) {
+		if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) {
 			free(buf);
 			close(fd);
 			return fail(c, "pwrite", -EIO);
@@ -333,22 +500,78 @@ static void run_seqfill(struct run_ctx *c)
 	}
 	fdatasync(fd);
 	free(buf);
-	c->rep.seconds = now() - t0;
-	c->rep.pages = pages;
-	c->rep.bytes = p->size;
-	c->rep.ok = verify_fill(fd, p->size, c->rep.why, sizeof(c->rep.why)) == 0 ? 1 : -1;
+	timing_end(c);
+	c->rep.pages = size / PS;
+	c->rep.bytes = size;
+	c->rep.ok = verify_fill(fd, size, c->rep.why, sizeof(c->rep.why)) == 0 ? 1 : -1;
 	close(fd);
 }
 
+/* (a), (e), (f): T threads filling disjoint slices of a new file of 'size'
+ * bytes through the mapping, then sync and close; with T = 0 the calling
+ * thread fills it all. */
+struct slice {
+	char *base;
+	size_t first, count;
+};
+
+static void *fill_slice(void *arg)
+{
+	struct slice *s = arg;
+	for (size_t pg = s->first; pg < s->first + s->count; pg++)
+		memset(s->base + pg * PS, fill_byte(pg), PS);
+	return NULL;
+}
+
+static void run_fill(struct run_ctx *c, size_t size, unsigned nthreads)
+{
+	char path[PATH_MAX];
+	int fd = new_file(c->p, path);
+	size_t pages = size / PS;
+	struct mapping m = { .who = c->who };
+	timing_begin(c);
+	int r = map_open(&m, fd, size, (off_t)size, true);
+	if (r < 0)
+		return fail(c, "open", r);
+	pthread_t t[64];
+	struct slice s[64];
+	if (nthreads == 0) {
+		s[0] = (struct slice){ m.base, 0, pages };
+		fill_slice(&s[0]);
+	}
+	for (unsigned i = 0; i < nthreads; i++) {
+		s[i] = (struct slice){ m.base, pages * i / nthreads,
+				       pages * (i + 1) / nthreads - pages * i / nthreads };
+		pthread_create(&t[i], NULL, fill_slice, &s[i]);
+	}
+	for (unsigned i = 0; i < nthreads; i++)
+		pthread_join(t[i], NULL);
+	if ((r = map_close(&m)) < 0)
+		return fail(c, "close", r);
+	timing_end(c);
+	c->rep.pages = pages;
+	c->rep.bytes = size;
+	c->rep.ok = verify_fill(fd, size, c->rep.why, sizeof(c->rep.why)) == 0 ? 1 : -1;
+	close(fd);
+}
+
+/* (a) sequential fill of a new file, then sync and close: through the
+ * mapping in the calling thread, or with pwrite. */
+static void run_seqfill(struct run_ctx *c, size_t size)
+{
+	if (c->who == C_PWRITE)
+		run_pwrite_fill(c, size);
+	else
+		run_fill(c, size, 0);
+}
+
 /* (b) random sparse first-touch stores into a large reservation; each
- * store's latency is recorded (it includes the first-touch fault). */
+ * store's latency is recorded (it includes the first-touch fault). Also
+ * how much disk the file takes for what was stored: a store-at-a-time
+ * program should not pay for whole blocks of reservation-ahead. */
 static void run_sparse(struct run_ctx *c)
 {
 	const struct params *p = c->p;
-	if (c->who == C_PWRITE) {
-		c->rep.ok = 0;
-		return;
-	}
 	size_t npages = p->reserve / PS;
 	unsigned char *expect = calloc(npages, 1);
 	size_t *order = malloc(p->sparse_pages * sizeof(size_t));
@@ -364,10 +587,12 @@ static void run_sparse(struct run_ctx *c)
 		if (pg + 1 > highest)
 			highest = pg + 1;
 	}
+	/* Touch the sample array now, so its faults are not counted. */
+	memset(c->lat, 0, p->sparse_pages * sizeof(uint64_t));
 	char path[PATH_MAX];
 	int fd = new_file(p, path);
 	struct mapping m = { .who = c->who };
-	double t0 = now();
+	timing_begin(c);
 	int r = map_open(&m, fd, p->reserve, (off_t)(highest * PS), true);
 	if (r < 0)
 		return fail(c, "open", r);
@@ -378,7 +603,10 @@ static void run_sparse(struct run_ctx *c)
 	}
 	if ((r = map_close(&m)) < 0)
 		return fail(c, "close", r);
-	c->rep.seconds = now() - t0;
+	timing_end(c);
+	struct stat st;
+	fstat(fd, &st);
+	c->rep.disk_per_stored = (double)st.st_blocks * 512 / ((double)p->sparse_pages * PS);
 	c->rep.pages = p->sparse_pages;
 	c->rep.bytes = p->sparse_pages * PS;
 	c->rep.nlat = p->sparse_pages;
@@ -395,10 +623,6 @@ static void run_sparse(struct run_ctx *c)
 static void run_read(struct run_ctx *c, bool cold, bool writable)
 {
 	const struct params *p = c->p;
-	if (c->who == C_PWRITE) {
-		c->rep.ok = 0;
-		return;
-	}
 	int fd = make_source_file(p, p->size, cold);
 	if (fd < 0)
 		return fail(c, "source file", fd);
@@ -410,7 +634,7 @@ static void run_read(struct run_ctx *c, bool cold, bool writable)
 		free(buf);
 	}
 	struct mapping m = { .who = c->who, .final_size = -1 };
-	double t0 = now();
+	timing_begin(c);
 	int r = map_open(&m, fd, p->size, writable ? (off_t)p->size : -1, writable);
 	if (r < 0)
 		return fail(c, "open", r);
@@ -420,7 +644,7 @@ static void run_read(struct run_ctx *c, bool cold, bool writable)
 		sum += w[i];
 	if ((r = map_close(&m)) < 0)
 		return fail(c, "close", r);
-	c->rep.seconds = now() - t0;
+	timing_end(c);
 	c->rep.pages = p->size / PS;
 	c->rep.bytes = p->size;
 	uint64_t want = 0;
@@ -441,10 +665,6 @@ static void run_read(struct run_ctx *c, bool cold, bool writable)
 static void run_rewrite(struct run_ctx *c)
 {
 	const struct params *p = c->p;
-	if (c->who == C_K2) {             /* same as K1 on an existing file */
-		c->rep.ok = 0;
-		return;
-	}
 	int fd = make_source_file(p, p->size, false);
 	if (fd < 0)
 		return fail(c, "source file", fd);
@@ -466,7 +686,7 @@ static void run_rewrite(struct run_ctx *c)
 		unsigned char b = (unsigned char)((i * 13 + 5) | 0x80);
 		memset(expect + slot[i] * run_pages, b, run_pages);
 	}
-	double t0 = now();
+	timing_begin(c);
 	if (c->who == C_PWRITE) {
 		unsigned char *buf = malloc(p->run_bytes);
 		for (size_t i = 0; i < nruns; i++) {
@@ -477,9 +697,9 @@ static void run_rewrite(struct run_ctx *c)
 		}
 		fdatasync(fd);
 		free(buf);
-		c->rep.wb_seconds = now() - t0;
+		c->rep.wb_seconds = now() - c->t0;
 	} else {
-		struct mapping m = { .who = c->who, .final_size = (off_t)p->size };
+		struct mapping m = { .who = c->who };
 		int r = map_open(&m, fd, p->size, (off_t)p->size, true);
 		if (r < 0)
 			return fail(c, "open", r);
@@ -490,7 +710,7 @@ static void run_rewrite(struct run_ctx *c)
 			return fail(c, "close", r);
 		c->rep.wb_seconds = now() - t1;
 	}
-	c->rep.seconds = now() - t0;
+	timing_end(c);
 	c->rep.pages = nruns * run_pages;
 	c->rep.bytes = nruns * p->run_bytes;
 	c->rep.ok = verify_pages(fd, expect, npages, p->size, false, c->rep.why,
@@ -500,72 +720,240 @@ static void run_rewrite(struct run_ctx *c)
 	close(fd);
 }
 
-/* (e) T threads filling disjoint slices of a new file at once; with T = 0
- * the calling thread fills it all (workload (a)). */
-struct slice {
-	char *base;
-	size_t first, count;
-};
-
-static void *fill_slice(void *arg)
+/* (g) what a huge reservation costs when almost none of it is used: an
+ * 8 TiB reservation of an empty file, one page stored at 0 and one at
+ * 4 TiB, close. Per-page state sized by the reservation shows up as time
+ * and as resident memory (VmRSS before open against before close). */
+static void run_reserve_8t(struct run_ctx *c)
 {
-	struct slice *s = arg;
-	for (size_t pg = s->first; pg < s->first + s->count; pg++)
-		memset(s->base + pg * PS, fill_byte(pg), PS);
-	return NULL;
-}
-
-static void run_threads(struct run_ctx *c, unsigned nthreads)
-{
-	const struct params *p = c->p;
-	if (c->who == C_PWRITE) {
-		c->rep.ok = 0;
-		return;
-	}
+	if (sizeof(size_t) < 8)
+		return fail(c, "an 8 TiB reservation needs a 64-bit address space", -EOVERFLOW);
 	char path[PATH_MAX];
-	int fd = new_file(p, path);
-	size_t pages = p->size / PS;
-	struct mapping m = { .who = c->who };
-	double t0 = now();
-	int r = map_open(&m, fd, p->size, (off_t)p->size, true);
+	int fd = new_file(c->p, path);
+	const struct stored_page pg[2] = { { 0, 0x5a }, { (off_t)RESERVE_8T_FAR, 0xa5 } };
+	long rss0 = vmrss_kib();
+	struct mapping m = { .who = c->who, .final_size = -1 };
+	timing_begin(c);
+	int r = map_open(&m, fd, RESERVE_8T, -1, true);
 	if (r < 0)
-		return fail(c, "open", r);
-	pthread_t t[64];
-	struct slice s[64];
-	if (nthreads == 0) {
-		s[0] = (struct slice){ m.base, 0, pages };
-		fill_slice(&s[0]);
-	}
-	for (unsigned i = 0; i < nthreads; i++) {
-		s[i] = (struct slice){ m.base, pages * i / nthreads,
-				       pages * (i + 1) / nthreads - pages * i / nthreads };
-		pthread_create(&t[i], NULL, fill_slice, &s[i]);
-	}
-	for (unsigned i = 0; i < nthreads; i++)
-		pthread_join(t[i], NULL);
+		return fail(c, "open of an 8 TiB reservation", r);
+	for (size_t i = 0; i < 2; i++)
+		memset(m.base + pg[i].off, pg[i].byte, PS);
+	long rss1 = vmrss_kib();
 	if ((r = map_close(&m)) < 0)
 		return fail(c, "close", r);
-	c->rep.seconds = now() - t0;
-	c->rep.pages = pages;
-	c->rep.bytes = p->size;
-	c->rep.ok = verify_fill(fd, p->size, c->rep.why, sizeof(c->rep.why)) == 0 ? 1 : -1;
+	timing_end(c);
+	if (rss0 >= 0 && rss1 >= 0)
+		c->rep.rss_growth_kib = (double)(rss1 - rss0);
+	c->rep.pages = 2;
+	c->rep.bytes = 2 * PS;
+	c->rep.ok = verify_extents(fd, (off_t)(RESERVE_8T_FAR + PS), pg, 2, c->rep.why,
+				   sizeof(c->rep.why)) == 0 ? 1 : -1;
 	close(fd);
 }
 
 static void run_workload(struct run_ctx *c, enum workload w)
 {
+	const struct params *p = c->p;
 	switch (w) {
-	case W_SEQFILL: run_seqfill(c); break;
+	case W_SEQFILL: run_seqfill(c, p->size); break;
+	case W_SEQFILL_2G: run_seqfill(c, SEQFILL_2G_SIZE); break;
 	case W_SPARSE: run_sparse(c); break;
 	case W_READ_COLD: run_read(c, true, false); break;
 	case W_READ_WARM: run_read(c, false, false); break;
 	case W_READ_RW: run_read(c, false, true); break;
 	case W_REWRITE: run_rewrite(c); break;
-	case W_THREADS1: run_threads(c, 1); break;
-	case W_THREADSN: run_threads(c, c->p->threads); break;
+	case W_THREADS1: run_fill(c, p->size, 1); break;
+	case W_THREADSN: run_fill(c, p->size, p->threads); break;
+	case W_MEMCG: run_fill(c, p->memcg_size, 0); break;   /* run_child put us in the cgroup */
+	case W_RESERVE_8T: run_reserve_8t(c); break;
 	default: break;
 	}
 }
+
+/* ---- a memory cgroup for the memcg workload ---- */
+
+/* One cgroup made by the benchmark, and removed by it. */
+struct memcg {
+	char dir[PATH_MAX];
+	bool v2;
+	size_t limit;
+};
+
+static int read_text(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, len - 1);
+	int err = n < 0 ? -errno : 0;
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return err;
+}
+
+static int write_text(const char *dir, const char *file, const char *text)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, text, strlen(text));
+	int err = n < 0 ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+/* Whether 'word' is one of the words of 'list' (separated by spaces,
+ * commas or newlines). */
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *s = list; (s = strstr(s, word)); s += n)
+		if ((s == list || strchr(" ,\n:", s[-1])) && strchr(" ,\n:", s[n]))
+			return true;
+	return false;
+}
+
+/* This process's cgroup path for a v1 controller ("memory"), or for v2
+ * (controller NULL), from /proc/self/cgroup. */
+static bool own_cgroup(const char *controller, char *path, size_t len)
+{
+	char buf[4096];
+	if (read_text("/proc/self/cgroup", buf, sizeof(buf)) < 0)
+		return false;
+	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *ctl = strchr(line, ':'), *cg = ctl ? strchr(ctl + 1, ':') : NULL;
+		if (!cg)
+			continue;
+		*cg++ = 0;
+		ctl++;
+		if (controller ? has_word(ctl, controller) : !*ctl) {
+			snprintf(path, len, "%s", cg);
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The directory to make the cgroup in: under this process's own memory
+ * cgroup (v1), or under the nearest v2 ancestor that hands the memory
+ * controller to its children. NULL, or why there is none. */
+static const char *memcg_parent(char *dir, size_t len, bool *v2)
+{
+	static const char v1root[] = "/sys/fs/cgroup/memory", v2root[] = "/sys/fs/cgroup";
+	char own[PATH_MAX] = "/", buf[4096];
+	if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0) {
+		*v2 = false;
+		own_cgroup("memory", own, sizeof(own));
+		snprintf(dir, len, "%s%s", v1root, strcmp(own, "/") ? own : "");
+		if (!is_dir(dir))   /* a cgroup namespace or another mount */
+			snprintf(dir, len, "%s", v1root);
+		return NULL;
+	}
+	if (read_text("/sys/fs/cgroup/cgroup.controllers", buf, sizeof(buf)) < 0 ||
+	    !has_word(buf, "memory"))
+		return "no memory cgroup controller (neither cgroup v1 /sys/fs/cgroup/memory "
+		       "nor memory in /sys/fs/cgroup/cgroup.controllers)";
+	*v2 = true;
+	own_cgroup(NULL, own, sizeof(own));
+	/* v2 lets only a cgroup whose parent enables the controller have it. */
+	for (;;) {
+		char ctl[PATH_MAX + 64];
+		snprintf(dir, len, "%s%s", v2root, strcmp(own, "/") ? own : "");
+		snprintf(ctl, sizeof(ctl), "%s/cgroup.subtree_control", dir);
+		if (read_text(ctl, buf, sizeof(buf)) == 0 && has_word(buf, "memory"))
+			return NULL;
+		char *slash = strrchr(own, '/');
+		if (!slash || slash == own) {
+			if (!strcmp(own, "/"))
+				return "the memory controller is not enabled in "
+				       "/sys/fs/cgroup/cgroup.subtree_control or below";
+			strcpy(own, "/");
+		} else {
+			*slash = 0;
+		}
+	}
+}
+
+/* Makes a fresh cgroup limited to 'limit' bytes. 0, or -1 with why. */
+static int memcg_create(struct memcg *cg, size_t limit, char *why, size_t whylen)
+{
+	static unsigned serial;
+	char parent[PATH_MAX - 64], num[32];
+	const char *reason = memcg_parent(parent, sizeof(parent), &cg->v2);
+	if (reason) {
+		snprintf(why, whylen, "%s", reason);
+		return -1;
+	}
+	snprintf(cg->dir, sizeof(cg->dir), "%s/growmap-bench-%d-%u", parent, (int)getpid(),
+		 serial++);
+	if (mkdir(cg->dir, 0755) < 0) {
+		snprintf(why, whylen, "mkdir %.150s: %s", cg->dir, strerror(errno));
+		return -1;
+	}
+	cg->limit = limit;
+	snprintf(num, sizeof(num), "%zu", limit);
+	int r = write_text(cg->dir, cg->v2 ? "memory.max" : "memory.limit_in_bytes", num);
+	if (r < 0) {
+		snprintf(why, whylen, "setting the limit of %.150s: %s", cg->dir, strerror(-r));
+		rmdir(cg->dir);
+		return -1;
+	}
+	/* No swapping past the limit either, where swap is accounted: the
+	 * limit is on memory, not on RAM. Absent files are fine. */
+	if (cg->v2)
+		write_text(cg->dir, "memory.swap.max", "0");
+	else
+		write_text(cg->dir, "memory.memsw.limit_in_bytes", num);
+	return 0;
+}
+
+/* In the child, before it allocates anything: move the whole process in. */
+static int memcg_enter(const struct memcg *cg)
+{
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	return write_text(cg->dir, "cgroup.procs", pid);
+}
+
+/* OOM kills in the cgroup so far, or -1 when the kernel does not say. */
+static long memcg_oom_kills(const struct memcg *cg)
+{
+	char path[PATH_MAX + 32], buf[1024];
+	snprintf(path, sizeof(path), "%s/%s", cg->dir,
+		 cg->v2 ? "memory.events" : "memory.oom_control");
+	if (read_text(path, buf, sizeof(buf)) < 0)
+		return -1;
+	for (const char *s = buf; (s = strstr(s, "oom_kill ")); s++)
+		if (s == buf || s[-1] == '\n')
+			return strtol(s + 9, NULL, 10);
+	return -1;
+}
+
+/* Once its processes are gone; the kernel may take a moment to let go. */
+static void memcg_remove(const struct memcg *cg)
+{
+	for (int i = 0; i < 100; i++) {
+		if (rmdir(cg->dir) == 0 || errno == ENOENT)
+			return;
+		if (errno != EBUSY)
+			break;
+		usleep(10000);
+	}
+	fprintf(stderr, "growmap-bench: could not remove cgroup %s: %s\n", cg->dir,
+		strerror(errno));
+}
+
+/* ---- running one (workload, contender) in a child ---- */
 
 static bool write_all(int fd, const void *buf, size_t len)
 {
@@ -578,24 +966,77 @@ static bool write_all(int fd, const void *buf, size_t len)
 	return true;
 }
 
-static bool read_all(int fd, void *buf, size_t len)
+/* Reads 'len' bytes before 'deadline' (now() seconds): 1 read, 0 end of
+ * file or error (the child died), -1 the deadline passed. */
+static int read_by(int fd, void *buf, size_t len, double deadline)
 {
 	for (size_t done = 0; done < len;) {
+		double left = deadline - now();
+		if (left <= 0)
+			return -1;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int r = poll(&pfd, 1, left > 1e6 ? 1000000000 : (int)(left * 1000) + 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return 0;
+		if (r == 0)
+			continue;           /* the loop head sees the deadline */
 		ssize_t n = read(fd, (char *)buf + done, len - done);
 		if (n <= 0)
-			return false;
+			return 0;
 		done += (size_t)n;
 	}
-	return true;
+	return 1;
 }
 
-/* Runs one (workload, contender) in a child; returns its report, latency
- * samples appended to *lat, and the child's peak RSS. */
+/* The child: into the cgroup if any, run, report through the pipe. */
+static void child_main(const struct params *p, enum workload w, enum contender who,
+		       const struct memcg *cg, int out)
+{
+	struct run_ctx c = { .p = p, .who = who };
+	c.rep.disk_per_stored = NAN;
+	c.rep.rss_growth_kib = NAN;
+	int r = cg ? memcg_enter(cg) : 0;
+	if (r < 0) {
+		fail(&c, "entering the memory cgroup", r);
+	} else {
+		if (w == W_SPARSE)
+			c.lat = calloc(p->sparse_pages, sizeof(uint64_t));
+		run_workload(&c, w);
+	}
+	if (!write_all(out, &c.rep, sizeof(c.rep)) ||
+	    (c.rep.nlat && !write_all(out, c.lat, c.rep.nlat * sizeof(uint64_t))))
+		_exit(2);
+	_exit(0);
+}
+
+/* Why a child that did not report died. */
+static void death_reason(struct run_report *rep, int status, const struct params *p,
+			 const struct memcg *cg)
+{
+	if (rep->timed_out) {
+		snprintf(rep->why, sizeof(rep->why), "timed out after %u s, killed", p->timeout_s);
+	} else if (cg && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+		   memcg_oom_kills(cg) != 0) {   /* > 0, or -1: the kernel does not count */
+		snprintf(rep->why, sizeof(rep->why), "OOM-killed in a %zu MiB cgroup",
+			 cg->limit / MIB);
+	} else {
+		snprintf(rep->why, sizeof(rep->why), "run died (%s %d)",
+			 WIFSIGNALED(status) ? "signal" : "exit",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	}
+}
+
+/* Runs one (workload, contender) in a child, in 'cg' if not NULL; returns
+ * its report, its latency samples in *lat (malloc'd, rep.nlat of them)
+ * and the child's peak RSS. A child that outlives p->timeout_s is killed. */
 static struct run_report run_child(const struct params *p, enum workload w,
-				   enum contender who, uint64_t **lat, size_t *nlat,
-				   long *rss_kib)
+				   enum contender who, const struct memcg *cg,
+				   uint64_t **lat, long *rss_kib)
 {
 	struct run_report rep = { .ok = -1 };
+	*lat = NULL;
 	int pipefd[2];
 	if (pipe(pipefd) < 0) {
 		snprintf(rep.why, sizeof(rep.why), "pipe: %s", strerror(errno));
@@ -605,38 +1046,205 @@ static struct run_report run_child(const struct params *p, enum workload w,
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(pipefd[0]);
-		struct run_ctx c = { .p = p, .who = who };
-		if (w == W_SPARSE)
-			c.lat = calloc(p->sparse_pages, sizeof(uint64_t));
-		run_workload(&c, w);
-		if (!write_all(pipefd[1], &c.rep, sizeof(c.rep)) ||
-		    (c.rep.nlat && !write_all(pipefd[1], c.lat, c.rep.nlat * sizeof(uint64_t))))
-			_exit(2);
-		_exit(0);
+		child_main(p, w, who, cg, pipefd[1]);
 	}
 	close(pipefd[1]);
-	bool got = read_all(pipefd[0], &rep, sizeof(rep));
-	if (got && rep.nlat) {
-		*lat = realloc(*lat, (*nlat + rep.nlat) * sizeof(uint64_t));
-		got = read_all(pipefd[0], *lat + *nlat, rep.nlat * sizeof(uint64_t));
-		if (got)
-			*nlat += rep.nlat;
+	if (pid < 0) {
+		close(pipefd[0]);
+		snprintf(rep.why, sizeof(rep.why), "fork: %s", strerror(errno));
+		return rep;
 	}
+	double deadline = now() + p->timeout_s;
+	int got = read_by(pipefd[0], &rep, sizeof(rep), deadline);
+	if (got == 1 && rep.nlat) {
+		*lat = malloc(rep.nlat * sizeof(uint64_t));
+		got = read_by(pipefd[0], *lat, rep.nlat * sizeof(uint64_t), deadline);
+	}
+	if (got < 0)
+		kill(pid, SIGKILL);
 	close(pipefd[0]);
 	int status;
 	struct rusage ru;
 	wait4(pid, &status, 0, &ru);
 	*rss_kib = ru.ru_maxrss;
-	if (!got || !WIFEXITED(status) || WEXITSTATUS(status)) {
+	if (got != 1 || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		rep.ok = -1;
-		snprintf(rep.why, sizeof(rep.why), "run died (%s %d)",
-			 WIFSIGNALED(status) ? "signal" : "exit",
-			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		rep.nlat = 0;
+		rep.timed_out = got < 0;
+		death_reason(&rep, status, p, cg);
+	}
+	if (rep.ok != 1) {
+		free(*lat);
+		*lat = NULL;
 	}
 	return rep;
 }
 
-/* ---- statistics and output ---- */
+/* ---- statistics ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts v. NAN for no values. */
+static double median(double *v, size_t n)
+{
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One contender's runs of one workload: the verified runs' samples, and
+ * the failures. */
+struct tally {
+	unsigned n;                 /* verified runs: the arrays hold n samples */
+	unsigned failed;
+	bool gave_up;               /* a run timed out: no more runs of this one */
+	char why[200];              /* the first failure's reason */
+	double seconds[MAX_REPS], wb[MAX_REPS], fpp[MAX_REPS], disk[MAX_REPS],
+	       rss_growth[MAX_REPS];
+	uint64_t pages, bytes;
+	long rss_kib;               /* largest peak RSS */
+	uint64_t *lat;              /* pooled latency samples */
+	size_t nlat;
+};
+
+static void tally_add(struct tally *t, const struct run_report *rep, uint64_t *lat, long kib)
+{
+	if (rep->ok < 0) {
+		if (!t->failed++)
+			snprintf(t->why, sizeof(t->why), "%s", rep->why);
+		t->gave_up |= rep->timed_out;
+		return;
+	}
+	unsigned i = t->n++;
+	t->seconds[i] = rep->seconds;
+	t->wb[i] = rep->wb_seconds;
+	t->fpp[i] = rep->pages ? (double)rep->faults / (double)rep->pages : NAN;
+	t->disk[i] = rep->disk_per_stored;
+	t->rss_growth[i] = rep->rss_growth_kib;
+	t->pages = rep->pages;
+	t->bytes = rep->bytes;
+	if (kib > t->rss_kib)
+		t->rss_kib = kib;
+	if (rep->nlat) {
+		t->lat = realloc(t->lat, (t->nlat + rep->nlat) * sizeof(uint64_t));
+		memcpy(t->lat + t->nlat, lat, rep->nlat * sizeof(uint64_t));
+		t->nlat += rep->nlat;
+	}
+}
+
+/* The median of those of the n values that were measured (not NAN). */
+static double median_measured(double *v, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isnan(v[i]))
+			v[k++] = v[i];
+	return median(v, k);
+}
+
+/* The tally as a result; the ratios are filled in once all are known. */
+static struct bench_result summarise(struct tally *t, const char *workload,
+				     const char *title, const char *contender)
+{
+	double med = median(t->seconds, t->n);   /* sorted: min first, max last */
+	struct bench_result r = {
+		.workload = workload, .title = title, .contender = contender, .reps = t->n,
+		.median_s = med, .min_s = t->seconds[0], .max_s = t->seconds[t->n - 1],
+		.mb_per_s = (double)t->bytes / med / 1e6,
+		.ns_per_page = med * 1e9 / (double)t->pages,
+		.vs_k1 = NAN, .vs_signal = NAN, .p50_ns = NAN, .p99_ns = NAN,
+		.peak_rss_kib = t->rss_kib, .wb_mb_per_s = NAN,
+		.faults_per_page = median_measured(t->fpp, t->n),
+		.disk_per_stored = median_measured(t->disk, t->n),
+		.rss_growth_kib = median_measured(t->rss_growth, t->n),
+		.failed_runs = t->failed,
+	};
+	double wb = median(t->wb, t->n);
+	if (wb > 0)
+		r.wb_mb_per_s = (double)t->bytes / wb / 1e6;
+	if (t->nlat) {
+		qsort(t->lat, t->nlat, sizeof(uint64_t), cmp_u64);
+		r.p50_ns = (double)t->lat[t->nlat / 2];
+		r.p99_ns = (double)t->lat[t->nlat * 99 / 100];
+	}
+	return r;
+}
+
+/* ---- output ---- */
+
+/* State of one workload's row, for its table and the summary. */
+struct row {
+	char title[160];
+	char skipped[240];          /* why the row did not run, or "" */
+	bool ran;
+	bool failed[NCONTENDERS];   /* no verified run, and some failed */
+};
+
+static void human_size(size_t bytes, char *out, size_t len)
+{
+	if (bytes >= (size_t)1 << 40 && bytes % ((size_t)1 << 40) == 0)
+		snprintf(out, len, "%zu TiB", bytes >> 40);
+	else if (bytes >= GIB && bytes % GIB == 0)
+		snprintf(out, len, "%zu GiB", bytes >> 30);
+	else if (bytes >= MIB)
+		snprintf(out, len, "%zu MiB", bytes / MIB);
+	else
+		snprintf(out, len, "%zu KiB", bytes >> 10);
+}
+
+static void workload_title(const struct params *p, enum workload w, char *out, size_t len)
+{
+	char sz[32], rs[32], run[32], two[32], mcs[32], mcl[32], r8[32], far[32];
+	human_size(p->size, sz, sizeof(sz));
+	human_size(p->reserve, rs, sizeof(rs));
+	human_size(p->run_bytes, run, sizeof(run));
+	human_size(SEQFILL_2G_SIZE, two, sizeof(two));
+	human_size(p->memcg_size, mcs, sizeof(mcs));
+	human_size(p->memcg_limit, mcl, sizeof(mcl));
+	human_size(RESERVE_8T, r8, sizeof(r8));
+	human_size(RESERVE_8T_FAR, far, sizeof(far));
+	switch (w) {
+	case W_SEQFILL: snprintf(out, len, "(a) sequential fill of a new %s file, sync+close", sz); break;
+	case W_SEQFILL_2G: snprintf(out, len, "(a) sequential fill of a new %s file, sync+close", two); break;
+	case W_SPARSE: snprintf(out, len, "(b) %zu random first-touch stores in %s, sync+close", p->sparse_pages, rs); break;
+	case W_READ_COLD: snprintf(out, len, "(c) read a %s file through the mapping, cold cache", sz); break;
+	case W_READ_WARM: snprintf(out, len, "(c) read a %s file through the mapping, warm cache", sz); break;
+	case W_READ_RW: snprintf(out, len, "(c) read a %s file through a writable mapping, warm cache", sz); break;
+	case W_REWRITE: snprintf(out, len, "(d) %zu random %s rewrites of a %s file, sync", p->rewrites, run, sz); break;
+	case W_THREADS1: snprintf(out, len, "(e) 1 thread filling a new %s file, sync+close", sz); break;
+	case W_THREADSN: snprintf(out, len, "(e) %u threads filling a new %s file, sync+close", p->threads, sz); break;
+	case W_MEMCG: snprintf(out, len, "(f) sequential fill of a new %s file in a %s memory cgroup, sync+close", mcs, mcl); break;
+	case W_RESERVE_8T: snprintf(out, len, "(g) %s reservation of an empty file, a page stored at 0 and at %s, open..close", r8, far); break;
+	default: snprintf(out, len, "?"); break;
+	}
+}
+
+static void print_header(const char *title)
+{
+	printf("\n%s\n", title);
+	printf("  %-10s %10s %10s %10s %9s %10s %7s %7s %9s %9s %8s %11s %11s\n", "",
+	       "median ms", "min ms", "max ms", "MB/s", "ns/page", "vs K1", "vs sig", "p50 ns",
+	       "p99 ns", "RSS MiB", "faults/page", "disk/stored");
+}
+
+static void print_result(const struct bench_result *r)
+{
+	printf("  %-10s %10.1f %10.1f %10.1f %9.0f %10.0f %7.2f %7.2f %9.0f %9.0f %8.1f %11.2f %11.2f\n",
+	       r->contender, r->median_s * 1e3, r->min_s * 1e3, r->max_s * 1e3, r->mb_per_s,
+	       r->ns_per_page, r->vs_k1, r->vs_signal, r->p50_ns, r->p99_ns,
+	       r->peak_rss_kib / 1024.0, r->faults_per_page, r->disk_per_stored);
+}
 
 /* For the rewrite workload: the writing-back part alone (a mapping's
  * sync+close; pwrite's writes+fdatasync), against the pwrite bandwidth. */
@@ -665,52 +1273,212 @@ static void print_writeback(const struct bench_result *results, size_t nres,
 	printf("\n");
 }
 
-static int cmp_double(const void *a, const void *b)
+/* For reserve-8t: what the reservation costs in resident memory. */
+static void print_rss_growth(const struct bench_result *results, size_t nres,
+			     const char *workload)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
+	bool any = false;
+	for (size_t i = 0; i < nres; i++) {
+		if (results[i].workload != workload || isnan(results[i].rss_growth_kib))
+			continue;
+		if (!any)
+			printf("  RSS growth, VmRSS before open to before close (median), MiB:");
+		any = true;
+		printf(" %s %.1f", results[i].contender, results[i].rss_growth_kib / 1024.0);
+	}
+	if (any)
+		printf("\n");
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* Failed runs under the table (each was also reported as it happened),
+ * then the contenders that do not take part in this workload. */
+static void print_failures_and_na(const struct params *p, enum workload w,
+				  const struct tally *t)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	for (int c = 0; c < NCONTENDERS; c++) {
+		if (!t[c].failed)
+			continue;
+		printf("  %-10s FAILED %u of %u runs: %s%s\n", contender_name[c], t[c].failed,
+		       t[c].failed + t[c].n, t[c].why,
+		       t[c].gave_up ? " (no further runs)" : "");
+	}
+	const char *sep = "  n/a:";
+	for (int c = 0; c < NCONTENDERS; c++)
+		if (p->enabled_c[c] && !applies(w, c)) {
+			printf("%s %s", sep, contender_name[c]);
+			sep = ",";
+		}
+	if (*sep == ',')
+		printf("\n");
 }
 
-static double median(double *v, size_t n)
+static const struct bench_result *find_result(const struct bench_result *results, size_t nres,
+					      const char *workload, enum contender c)
 {
-	qsort(v, n, sizeof(double), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	for (size_t i = 0; i < nres; i++)
+		if (results[i].workload == workload && !strcmp(results[i].contender,
+							       contender_name[c]))
+			return &results[i];
+	return NULL;
 }
 
-static void human_size(size_t bytes, char *out, size_t len)
+/* One ratio column of the summary: a number, "failed" or "-". */
+static void print_ratio(const struct bench_result *r, bool vs_k1, bool failed)
 {
-	if (bytes >= (size_t)1 << 30 && bytes % ((size_t)1 << 30) == 0)
-		snprintf(out, len, "%zu GiB", bytes >> 30);
-	else if (bytes >= MIB)
-		snprintf(out, len, "%zu MiB", bytes / MIB);
+	double v = r ? (vs_k1 ? r->vs_k1 : r->vs_signal) : NAN;
+	if (!isnan(v))
+		printf(" %12.2f", v);
 	else
-		snprintf(out, len, "%zu KiB", bytes >> 10);
+		printf(" %12s", failed ? "failed" : "-");
 }
 
-static void workload_title(const struct params *p, enum workload w, char *out, size_t len)
+/* The ratios BENCHMARKS.md quotes, all from this one run. */
+static void print_summary(const struct row *rows, const struct bench_result *results,
+			  size_t nres)
 {
-	char sz[32], rs[32], run[32];
-	human_size(p->size, sz, sizeof(sz));
-	human_size(p->reserve, rs, sizeof(rs));
-	human_size(p->run_bytes, run, sizeof(run));
-	switch (w) {
-	case W_SEQFILL: snprintf(out, len, "(a) sequential fill of a new %s file, sync+close", sz); break;
-	case W_SPARSE: snprintf(out, len, "(b) %zu random first-touch stores in %s, sync+close", p->sparse_pages, rs); break;
-	case W_READ_COLD: snprintf(out, len, "(c) read a %s file through the mapping, cold cache", sz); break;
-	case W_READ_WARM: snprintf(out, len, "(c) read a %s file through the mapping, warm cache", sz); break;
-	case W_READ_RW: snprintf(out, len, "(c) read a %s file through a writable mapping, warm cache", sz); break;
-	case W_REWRITE: snprintf(out, len, "(d) %zu random %s rewrites of a %s file, sync", p->rewrites, run, sz); break;
-	case W_THREADS1: snprintf(out, len, "(e) 1 thread filling a new %s file, sync+close", sz); break;
-	case W_THREADSN: snprintf(out, len, "(e) %u threads filling a new %s file, sync+close", p->threads, sz); break;
-	default: snprintf(out, len, "?"); break;
+	printf("\nsummary: speed ratios of median times (K1 median / uffd median, ...; "
+	       "above 1: the first named is faster)\n");
+	printf("  %-12s %12s %12s %12s\n", "workload", "uffd/K1", "uffd-own/K1", "uffd/signal");
+	for (int w = 0; w < NWORKLOADS; w++) {
+		const struct row *row = &rows[w];
+		if (!row->ran && !*row->skipped)
+			continue;
+		printf("  %-12s", workload_name[w]);
+		if (*row->skipped) {
+			printf(" skipped: %s\n", row->skipped);
+			continue;
+		}
+		const struct bench_result *u = find_result(results, nres, workload_name[w], C_UFFD);
+		const struct bench_result *o = find_result(results, nres, workload_name[w], C_UFFD_OWN);
+		print_ratio(u, true, row->failed[C_UFFD]);
+		print_ratio(o, true, row->failed[C_UFFD_OWN]);
+		print_ratio(u, false, row->failed[C_UFFD]);
+		printf("\n");
 	}
 }
+
+static void write_csv(FILE *f, const struct bench_result *results, size_t nres)
+{
+	fprintf(f, "workload,contender,reps,median_s,min_s,max_s,mb_per_s,ns_per_page,"
+		   "vs_k1,vs_signal,p50_ns,p99_ns,peak_rss_kib,writeback_mb_per_s,"
+		   "faults_per_page,disk_per_stored,rss_growth_kib\n");
+	for (size_t i = 0; i < nres; i++) {
+		const struct bench_result *r = &results[i];
+		fprintf(f, "%s,%s,%u,%.6f,%.6f,%.6f,%.1f,%.1f,%.3f,%.3f,%.0f,%.0f,%ld,%.1f,"
+			"%.3f,%.3f,%.0f\n",
+			r->workload, r->contender, r->reps, r->median_s, r->min_s,
+			r->max_s, r->mb_per_s, r->ns_per_page, r->vs_k1, r->vs_signal,
+			r->p50_ns, r->p99_ns, r->peak_rss_kib, r->wb_mb_per_s,
+			r->faults_per_page, r->disk_per_stored, r->rss_growth_kib);
+	}
+}
+
+/* ---- one workload: every contender, interleaved ---- */
+
+/* memcg: whether a cgroup can be made here at all, before any run. */
+static bool memcg_usable(const struct params *p, char *why, size_t whylen)
+{
+	struct memcg cg;
+	if (memcg_create(&cg, p->memcg_limit, why, whylen) < 0)
+		return false;
+	memcg_remove(&cg);
+	return true;
+}
+
+/* One run of one contender: in a fresh cgroup for memcg (so each run's
+ * charges and OOM count are its own), else as it is. */
+static struct run_report run_one(const struct params *p, enum workload w, enum contender c,
+				 uint64_t **lat, long *kib)
+{
+	if (w != W_MEMCG)
+		return run_child(p, w, c, NULL, lat, kib);
+	struct memcg cg;
+	struct run_report rep = { .ok = -1 };
+	*lat = NULL;
+	if (memcg_create(&cg, p->memcg_limit, rep.why, sizeof(rep.why)) < 0)
+		return rep;
+	rep = run_child(p, w, c, &cg, lat, kib);
+	memcg_remove(&cg);
+	return rep;
+}
+
+/* Runs the repetitions, A B C D, A B C D, ...; returns the failed runs. */
+static int run_reps(const struct params *p, enum workload w, struct tally *t)
+{
+	int failures = 0;
+	bool tty = isatty(2);
+	for (unsigned r = 0; r < p->reps; r++) {
+		for (int c = 0; c < NCONTENDERS; c++) {
+			if (!p->enabled_c[c] || !applies(w, c) || t[c].gave_up)
+				continue;
+			if (tty)
+				fprintf(stderr, "\r  %-10s rep %u/%u %-10s", workload_name[w],
+					r + 1, p->reps, contender_name[c]);
+			uint64_t *lat;
+			long kib = 0;
+			struct run_report rep = run_one(p, w, c, &lat, &kib);
+			if (rep.ok < 0) {
+				fprintf(stderr, "%s  FAILED: %s / %s: %s\n", tty ? "\n" : "",
+					workload_name[w], contender_name[c], rep.why);
+				failures++;
+			}
+			tally_add(&t[c], &rep, lat, kib);
+			free(lat);
+		}
+	}
+	if (tty)
+		fprintf(stderr, "\r%60s\r", "");
+	return failures;
+}
+
+/* Runs and prints one workload's table; appends its results. */
+static int run_row(const struct params *p, enum workload w, struct row *row,
+		   struct bench_result *results, size_t *nres,
+		   struct bench_latencies *lats, size_t *nlats)
+{
+	workload_title(p, w, row->title, sizeof(row->title));
+	if (!isatty(2))
+		fprintf(stderr, "running %s ...\n", workload_name[w]);
+	if (w == W_MEMCG && !memcg_usable(p, row->skipped, sizeof(row->skipped))) {
+		printf("\n%s\n  skipped: %s\n", row->title, row->skipped);
+		return 0;
+	}
+	row->ran = true;
+	struct tally *t = calloc(NCONTENDERS, sizeof(*t));
+	int failures = run_reps(p, w, t);
+
+	size_t first = *nres;
+	double med[NCONTENDERS];
+	for (int c = 0; c < NCONTENDERS; c++) {
+		med[c] = NAN;
+		row->failed[c] = !t[c].n && t[c].failed;
+		if (!t[c].n)
+			continue;
+		results[*nres] = summarise(&t[c], workload_name[w], row->title, contender_name[c]);
+		med[c] = results[*nres].median_s;
+		if (t[c].nlat)      /* the samples now belong to lats */
+			lats[(*nlats)++] = (struct bench_latencies){ workload_name[w],
+				contender_name[c], t[c].lat, t[c].nlat };
+		else
+			free(t[c].lat);
+		(*nres)++;
+	}
+	/* Ratios once all medians are known. */
+	print_header(row->title);
+	for (size_t i = first; i < *nres; i++) {
+		results[i].vs_k1 = med[C_K1] / results[i].median_s;
+		results[i].vs_signal = med[C_SIGNAL] / results[i].median_s;
+		print_result(&results[i]);
+	}
+	print_failures_and_na(p, w, t);
+	print_writeback(results, *nres, workload_name[w]);
+	print_rss_growth(results, *nres, workload_name[w]);
+	fflush(stdout);
+	free(t);
+	return failures;
+}
+
+/* ---- options ---- */
 
 static bool parse_size(const char *s, size_t *out)
 {
@@ -760,7 +1528,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: growmap-bench [options]\n"
-"  --quick              small sizes, 5 repetitions: well under a minute\n"
+"  --quick              small sizes, 5 repetitions, no seqfill-2g: about a minute\n"
 "  --size BYTES         file size for fill, read, rewrite and thread workloads\n"
 "                       (default 1G; --quick 32M)\n"
 "  --reserve BYTES      reservation of the sparse workload (default 4G; --quick 512M)\n"
@@ -769,34 +1537,47 @@ static void usage(FILE *f)
 "  --rewrite-run BYTES  length of each rewrite run (default 64K)\n"
 "  --rewrites N         rewrite runs (default 4096; --quick 256)\n"
 "  --threads N          threads of the threads-n workload (default 2)\n"
+"  --memcg-size BYTES   bytes written in the memcg workload (default 1G; --quick 256M)\n"
+"  --memcg-limit BYTES  its cgroup's memory limit (default 256M; --quick 64M)\n"
 "  --reps N             repetitions, at least 5 (default 5)\n"
-"  --workloads LIST     comma list of: seqfill,sparse,read-cold,read-warm,read-rw,\n"
-"                       rewrite,threads-1,threads-n (default all)\n"
-"  --contenders LIST    comma list of: uffd,signal,K1,K2,pwrite (default all)\n"
+"  --timeout SECONDS    a run taking longer is killed and fails (default 600;\n"
+"                       --quick 60)\n"
+"  --workloads LIST     comma list of: seqfill,seqfill-2g,sparse,read-cold,read-warm,\n"
+"                       read-rw,rewrite,threads-1,threads-n,memcg,reserve-8t\n"
+"                       (default all; --quick all but seqfill-2g)\n"
+"  --contenders LIST    comma list of: uffd,signal,uffd-own,signal-own,K1,K2,pwrite\n"
+"                       (default all)\n"
 "  --dir DIR            where the benchmark's files live (default $TMPDIR or /var/tmp)\n"
 "  --csv FILE           also write the results as CSV\n"
 "  --plot DIR           also draw plots (PNG and SVG) with gnuplot into DIR\n"
 "  --help\n");
 }
 
-int main(int argc, char **argv)
+struct outputs {
+	const char *csv, *plot;
+};
+
+/* Fills *p and *o from the command line: 0, or the exit status. */
+static int parse_args(int argc, char **argv, struct params *p, struct outputs *o)
 {
-	struct params p = {
-		.size = (size_t)1 << 30, .reserve = (size_t)4 << 30, .sparse_pages = 16384,
-		.run_bytes = 64 << 10, .rewrites = 4096, .threads = 2, .reps = 5,
+	*p = (struct params){
+		.size = GIB, .reserve = 4 * GIB, .sparse_pages = 16384,
+		.run_bytes = 64 << 10, .rewrites = 4096, .memcg_size = GIB,
+		.memcg_limit = 256 * MIB, .threads = 2, .reps = 5, .timeout_s = 600,
 	};
 	const char *tmp = getenv("TMPDIR");
-	p.dir = tmp && *tmp ? tmp : "/var/tmp";
+	p->dir = tmp && *tmp ? tmp : "/var/tmp";
 	for (int i = 0; i < NWORKLOADS; i++)
-		p.enabled_w[i] = true;
+		p->enabled_w[i] = true;
 	for (int i = 0; i < NCONTENDERS; i++)
-		p.enabled_c[i] = true;
-	const char *csv = NULL, *plot = NULL;
+		p->enabled_c[i] = true;
 	bool quick = false, size_set = false, reserve_set = false, sparse_set = false,
-	     rewrites_set = false;
+	     rewrites_set = false, memcg_size_set = false, memcg_limit_set = false,
+	     timeout_set = false, workloads_set = false;
 
 	enum { O_QUICK = 1, O_SIZE, O_RESERVE, O_SPARSE, O_RUN, O_REWRITES, O_THREADS,
-	       O_REPS, O_WORKLOADS, O_CONTENDERS, O_DIR, O_CSV, O_PLOT, O_HELP };
+	       O_MEMCG_SIZE, O_MEMCG_LIMIT, O_REPS, O_TIMEOUT, O_WORKLOADS, O_CONTENDERS,
+	       O_DIR, O_CSV, O_PLOT, O_HELP };
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, O_QUICK },
 		{ "size", required_argument, NULL, O_SIZE },
@@ -805,7 +1586,10 @@ int main(int argc, char **argv)
 		{ "rewrite-run", required_argument, NULL, O_RUN },
 		{ "rewrites", required_argument, NULL, O_REWRITES },
 		{ "threads", required_argument, NULL, O_THREADS },
+		{ "memcg-size", required_argument, NULL, O_MEMCG_SIZE },
+		{ "memcg-limit", required_argument, NULL, O_MEMCG_LIMIT },
 		{ "reps", required_argument, NULL, O_REPS },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "workloads", required_argument, NULL, O_WORKLOADS },
 		{ "contenders", required_argument, NULL, O_CONTENDERS },
 		{ "dir", required_argument, NULL, O_DIR },
@@ -820,18 +1604,21 @@ int main(int argc, char **argv)
 		bool ok = true;
 		switch (opt) {
 		case O_QUICK: quick = true; break;
-		case O_SIZE: ok = parse_size(optarg, &p.size) && p.size >= MIB; size_set = true; break;
-		case O_RESERVE: ok = parse_size(optarg, &p.reserve) && p.reserve >= MIB; reserve_set = true; break;
-		case O_SPARSE: ok = parse_size(optarg, &p.sparse_pages) && p.sparse_pages > 0; sparse_set = true; break;
-		case O_RUN: ok = parse_size(optarg, &p.run_bytes) && p.run_bytes >= PS && p.run_bytes % PS == 0; break;
-		case O_REWRITES: ok = parse_size(optarg, &p.rewrites) && p.rewrites > 0; rewrites_set = true; break;
-		case O_THREADS: ok = parse_size(optarg, &v) && v >= 1 && v <= 64; p.threads = (unsigned)v; break;
-		case O_REPS: ok = parse_size(optarg, &v) && v >= 5 && v <= 1000; p.reps = (unsigned)v; break;
-		case O_WORKLOADS: ok = parse_list(optarg, workload_name, NWORKLOADS, p.enabled_w); break;
-		case O_CONTENDERS: ok = parse_list(optarg, contender_name, NCONTENDERS, p.enabled_c); break;
-		case O_DIR: p.dir = optarg; break;
-		case O_CSV: csv = optarg; break;
-		case O_PLOT: plot = optarg; break;
+		case O_SIZE: ok = parse_size(optarg, &p->size) && p->size >= MIB; size_set = true; break;
+		case O_RESERVE: ok = parse_size(optarg, &p->reserve) && p->reserve >= MIB; reserve_set = true; break;
+		case O_SPARSE: ok = parse_size(optarg, &p->sparse_pages) && p->sparse_pages > 0; sparse_set = true; break;
+		case O_RUN: ok = parse_size(optarg, &p->run_bytes) && p->run_bytes >= PS && p->run_bytes % PS == 0; break;
+		case O_REWRITES: ok = parse_size(optarg, &p->rewrites) && p->rewrites > 0; rewrites_set = true; break;
+		case O_THREADS: ok = parse_size(optarg, &v) && v >= 1 && v <= 64; p->threads = (unsigned)v; break;
+		case O_MEMCG_SIZE: ok = parse_size(optarg, &p->memcg_size) && p->memcg_size >= MIB; memcg_size_set = true; break;
+		case O_MEMCG_LIMIT: ok = parse_size(optarg, &p->memcg_limit) && p->memcg_limit >= 4 * MIB; memcg_limit_set = true; break;
+		case O_REPS: ok = parse_size(optarg, &v) && v >= 5 && v <= MAX_REPS; p->reps = (unsigned)v; break;
+		case O_TIMEOUT: ok = parse_size(optarg, &v) && v >= 1 && v <= 86400; p->timeout_s = (unsigned)v; timeout_set = true; break;
+		case O_WORKLOADS: ok = parse_list(optarg, workload_name, NWORKLOADS, p->enabled_w); workloads_set = true; break;
+		case O_CONTENDERS: ok = parse_list(optarg, contender_name, NCONTENDERS, p->enabled_c); break;
+		case O_DIR: p->dir = optarg; break;
+		case O_CSV: o->csv = optarg; break;
+		case O_PLOT: o->plot = optarg; break;
 		case O_HELP: usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -841,157 +1628,84 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind < argc) {
+		fprintf(stderr, "growmap-bench: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
 	if (quick) {
 		if (!size_set)
-			p.size = 32 * MIB;
+			p->size = 32 * MIB;
 		if (!reserve_set)
-			p.reserve = 512 * MIB;
+			p->reserve = 512 * MIB;
 		if (!sparse_set)
-			p.sparse_pages = 2048;
+			p->sparse_pages = 2048;
 		if (!rewrites_set)
-			p.rewrites = 256;
+			p->rewrites = 256;
+		if (!memcg_size_set)
+			p->memcg_size = 256 * MIB;
+		if (!memcg_limit_set)
+			p->memcg_limit = 64 * MIB;
+		if (!timeout_set)
+			p->timeout_s = 60;
+		if (!workloads_set)     /* 2 GiB is not quick; asked for by name it runs */
+			p->enabled_w[W_SEQFILL_2G] = false;
 	}
-	p.size -= p.size % PS;
-	p.reserve -= p.reserve % PS;
-	if (p.sparse_pages > p.reserve / PS / 2) {
+	p->size -= p->size % PS;
+	p->reserve -= p->reserve % PS;
+	p->memcg_size -= p->memcg_size % PS;
+	if (p->sparse_pages > p->reserve / PS / 2) {
 		fprintf(stderr, "growmap-bench: --sparse-pages must be at most half the reserved pages\n");
 		return 2;
 	}
-	if (p.run_bytes > p.size) {
+	if (p->run_bytes > p->size) {
 		fprintf(stderr, "growmap-bench: --rewrite-run larger than --size\n");
 		return 2;
 	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct params p;
+	struct outputs out = { NULL, NULL };
+	int status = parse_args(argc, argv, &p, &out);
+	if (status >= 0)
+		return status;
 
 	struct bench_result *results = calloc(NWORKLOADS * NCONTENDERS, sizeof(*results));
 	struct bench_latencies *lats = calloc(NWORKLOADS * NCONTENDERS, sizeof(*lats));
-	static char titles[NWORKLOADS][160];
+	static struct row rows[NWORKLOADS];
 	size_t nres = 0, nlats = 0;
 	int failures = 0;
-	bool tty = isatty(2);
 	printf("growmap-bench: %u repetitions, contenders interleaved, every run verified; files in %s\n",
 	       p.reps, p.dir);
+	fflush(stdout);      /* before the progress lines on stderr */
 
-	for (int w = 0; w < NWORKLOADS; w++) {
-		if (!p.enabled_w[w])
-			continue;
-		workload_title(&p, w, titles[w], sizeof(titles[w]));
-		if (!tty)
-			fprintf(stderr, "running %s ...\n", workload_name[w]);
-		double times[NCONTENDERS][1000], wb_times[NCONTENDERS][1000];
-		long rss[NCONTENDERS] = { 0 };
-		uint64_t pages[NCONTENDERS] = { 0 }, bytes[NCONTENDERS] = { 0 };
-		uint64_t *lat[NCONTENDERS] = { NULL };
-		size_t nlat[NCONTENDERS] = { 0 };
-		bool ran[NCONTENDERS] = { false };
-		for (unsigned r = 0; r < p.reps; r++) {
-			for (int c = 0; c < NCONTENDERS; c++) {
-				if (!p.enabled_c[c])
-					continue;
-				if (tty)
-					fprintf(stderr, "\r  %-10s rep %u/%u %-7s", workload_name[w],
-						r + 1, p.reps, contender_name[c]);
-				long kib = 0;
-				struct run_report rep = run_child(&p, w, c, &lat[c], &nlat[c], &kib);
-				if (rep.ok == 0)
-					continue;
-				if (rep.ok < 0) {
-					fprintf(stderr, "\n  FAILED: %s / %s: %s\n", workload_name[w],
-						contender_name[c], rep.why);
-					failures++;
-					continue;
-				}
-				ran[c] = true;
-				times[c][r] = rep.seconds;
-				wb_times[c][r] = rep.wb_seconds;
-				pages[c] = rep.pages;
-				bytes[c] = rep.bytes;
-				if (kib > rss[c])
-					rss[c] = kib;
-			}
-		}
-		if (tty)
-			fprintf(stderr, "\r%60s\r", "");
-		double med[NCONTENDERS];
-		for (int c = 0; c < NCONTENDERS; c++)
-			med[c] = NAN;
-		for (int c = 0; c < NCONTENDERS; c++) {
-			if (!ran[c])
-				continue;
-			struct bench_result *res = &results[nres++];
-			double mn = times[c][0], mx = times[c][0];
-			for (unsigned r = 0; r < p.reps; r++) {
-				mn = fmin(mn, times[c][r]);
-				mx = fmax(mx, times[c][r]);
-			}
-			med[c] = median(times[c], p.reps);
-			*res = (struct bench_result){
-				.workload = workload_name[w], .title = titles[w],
-				.contender = contender_name[c], .reps = p.reps,
-				.median_s = med[c], .min_s = mn, .max_s = mx,
-				.mb_per_s = (double)bytes[c] / med[c] / 1e6,
-				.ns_per_page = med[c] * 1e9 / (double)pages[c],
-				.p50_ns = NAN, .p99_ns = NAN, .peak_rss_kib = rss[c],
-				.wb_mb_per_s = NAN,
-			};
-			double wb = median(wb_times[c], p.reps);
-			if (wb > 0)
-				res->wb_mb_per_s = (double)bytes[c] / wb / 1e6;
-			if (nlat[c]) {
-				qsort(lat[c], nlat[c], sizeof(uint64_t), cmp_u64);
-				res->p50_ns = (double)lat[c][nlat[c] / 2];
-				res->p99_ns = (double)lat[c][nlat[c] * 99 / 100];
-				lats[nlats++] = (struct bench_latencies){ workload_name[w],
-					contender_name[c], lat[c], nlat[c] };
-			}
-		}
-		/* Ratios once all medians are known. */
-		printf("\n%s\n", titles[w]);
-		printf("  %-8s %10s %10s %10s %9s %10s %7s %7s %9s %9s %8s\n", "", "median ms",
-		       "min ms", "max ms", "MB/s", "ns/page", "vs K1", "vs sig", "p50 ns", "p99 ns",
-		       "RSS MiB");
-		for (size_t i = 0; i < nres; i++) {
-			struct bench_result *res = &results[i];
-			if (res->workload != workload_name[w])
-				continue;
-			res->vs_k1 = med[C_K1] / res->median_s;
-			res->vs_signal = med[C_SIGNAL] / res->median_s;
-			printf("  %-8s %10.1f %10.1f %10.1f %9.0f %10.0f %7.2f %7.2f %9.0f %9.0f %8.1f\n",
-			       res->contender, res->median_s * 1e3, res->min_s * 1e3, res->max_s * 1e3,
-			       res->mb_per_s, res->ns_per_page, res->vs_k1, res->vs_signal,
-			       res->p50_ns, res->p99_ns, res->peak_rss_kib / 1024.0);
-		}
-		print_writeback(results, nres, workload_name[w]);
-		fflush(stdout);
-	}
+	for (int w = 0; w < NWORKLOADS; w++)
+		if (p.enabled_w[w])
+			failures += run_row(&p, w, &rows[w], results, &nres, lats, &nlats);
 
-	if (csv) {
-		FILE *f = fopen(csv, "w");
+	if (out.csv) {
+		FILE *f = fopen(out.csv, "w");
 		if (!f) {
-			fprintf(stderr, "growmap-bench: %s: %s\n", csv, strerror(errno));
+			fprintf(stderr, "growmap-bench: %s: %s\n", out.csv, strerror(errno));
 			failures++;
 		} else {
-			fprintf(f, "workload,contender,reps,median_s,min_s,max_s,mb_per_s,ns_per_page,"
-				   "vs_k1,vs_signal,p50_ns,p99_ns,peak_rss_kib,writeback_mb_per_s\n");
-			for (size_t i = 0; i < nres; i++) {
-				const struct bench_result *r = &results[i];
-				fprintf(f, "%s,%s,%u,%.6f,%.6f,%.6f,%.1f,%.1f,%.3f,%.3f,%.0f,%.0f,%ld,%.1f\n",
-					r->workload, r->contender, r->reps, r->median_s, r->min_s,
-					r->max_s, r->mb_per_s, r->ns_per_page, r->vs_k1, r->vs_signal,
-					r->p50_ns, r->p99_ns, r->peak_rss_kib, r->wb_mb_per_s);
-			}
+			write_csv(f, results, nres);
 			fclose(f);
-			printf("\nCSV written to %s\n", csv);
+			printf("\nCSV written to %s\n", out.csv);
 		}
 	}
-	if (plot) {
-		int r = bench_plot(plot, results, nres, lats, nlats);
+	if (out.plot) {
+		int r = bench_plot(out.plot, results, nres, lats, nlats);
 		if (r == -ENOENT)
 			printf("\nplots skipped: gnuplot is not installed (apt-get install gnuplot-nox)\n");
 		else if (r < 0)
 			printf("\nplots failed: %s\n", strerror(-r));
 		else
-			printf("\nplots written to %s\n", plot);
+			printf("\nplots written to %s\n", out.plot);
 	}
+	print_summary(rows, results, nres);
 	printf("\n%s: %d failed verification\n", failures ? "FAILED" : "ok", failures);
 	for (size_t i = 0; i < nlats; i++)
 		free((void *)lats[i].ns);
