@@ -1286,8 +1286,10 @@ static void print_rss_growth(const struct bench_result *results, size_t nres,
 		any = true;
 		printf(" %s %.1f", results[i].contender, results[i].rss_growth_kib / 1024.0);
 	}
+	/* The peak column sees what close itself takes (a scan of per-page
+	 * state, say); VmRSS before close cannot. */
 	if (any)
-		printf("\n");
+		printf("\n  (memory taken during close shows only in RSS MiB, the run's peak)\n");
 }
 
 /* Failed runs under the table (each was also reported as it happened),
