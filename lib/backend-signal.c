@@ -156,10 +156,11 @@ static void segv_handler(int sig, siginfo_t *info, void *ucontext)
 	size_t first, count;
 	int r;
 	gm_stat_add(gm, faults, 1);
+	/* Another thread may have mapped the page since this one faulted:
+	 * mapping the file there again loses nothing (the page cache holds
+	 * the bytes), so no check is needed. */
 	gm_grow_lock(gm);
-	if (page < gm->grow.attach_page)
-		r = 0;    /* the file already: another thread's change; retry */
-	else if (fault_is_store(ucontext))
+	if (fault_is_store(ucontext))
 		r = gm_grow_store(gm, page, &first, &count);
 	else
 		r = answer_load(gm, page);

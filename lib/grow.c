@@ -215,6 +215,14 @@ static int reserve_window(struct growmap *gm, size_t first, size_t *count)
 	return 0;
 }
 
+/* The page holding the size at attach when that size is not a whole
+ * number of pages, else SIZE_MAX. It stays placeholder until a store to
+ * it, which alone rounds the size up to its end (partial_stored). */
+static size_t partial_page(const struct gm_grow *g, size_t ps)
+{
+	return g->attach_size % (off_t)ps ? g->attach_page : SIZE_MAX;
+}
+
 /*
  * An isolated store reserves its own page only, but maps the aligned
  * group of fault-around pages around it, the rest of the group as holes
@@ -222,19 +230,22 @@ static int reserve_window(struct growmap *gm, size_t first, size_t *count)
  * system's own page_mkwrite): the disk used stays what was stored, and
  * sparse stores cost a mapping per group, not per page, so even every
  * other page of a large range stays far below vm.max_map_count. The
- * group never reaches below the size at attach (the page holding that
- * size must stay placeholder until it is stored into itself: see
- * partial_stored).
+ * group never takes in the partial page of the size at attach unless
+ * that is the page stored into, and leaves the file pages below the size
+ * at attach as they are.
  */
 static void isolated_group(struct growmap *gm, size_t page, size_t *first, size_t *count)
 {
 	struct gm_grow *g = &gm->grow;
 	size_t w = gm->cfg.fault_around_pages;
 	size_t lo = page - page % w, hi = lo + w;
-	size_t floor = g->attach_page + (g->attach_size % (off_t)gm->page_size &&
-					 page != g->attach_page ? 1 : 0);
-	if (lo < floor)
-		lo = floor;
+	size_t partial = partial_page(g, gm->page_size);
+	if (page >= g->attach_page && lo < g->attach_page)
+		lo = g->attach_page;
+	if (partial != SIZE_MAX && page > partial && lo <= partial)
+		lo = partial + 1;
+	if (partial != SIZE_MAX && page < partial && hi > partial)
+		hi = partial;
 	if (hi > gm->npages)
 		hi = gm->npages;
 	struct rlimit lim;
@@ -271,6 +282,9 @@ int gm_grow_store(struct growmap *gm, size_t page, size_t *first, size_t *count)
 	}
 	if (n > gm->npages - page)
 		n = gm->npages - page;
+	size_t partial = partial_page(g, ps);
+	if (page < partial && page + n > partial)
+		n = partial - page;       /* that page maps when it is stored */
 
 	int r = reserve_window(gm, page, &n);
 	if (r < 0)
@@ -289,7 +303,7 @@ int gm_grow_store(struct growmap *gm, size_t page, size_t *first, size_t *count)
 		madvise(gm->base + page * ps, n * ps, MADV_RANDOM);
 	else if (n * ps >= GM_HUGE_BYTES)
 		madvise(gm->base + page * ps, n * ps, MADV_HUGEPAGE);
-	if (page == g->attach_page && g->attach_size % (off_t)ps)
+	if (partial >= page && partial < page + n)
 		g->partial_stored = true;
 	if (page + n > g->mapped_end)
 		g->mapped_end = page + n;
@@ -440,7 +454,13 @@ static int settle_exact(struct growmap *gm)
 	size_t ps = gm->page_size;
 	gm_grow_lock(gm);
 	size_t lo = g->attach_page + (g->attach_size % (off_t)ps ? 1 : 0);
-	size_t hi = g->mapped_end;
+	/* Not only what is mapped: an earlier sync may have kept stored
+	 * pages that are placeholder now. */
+	size_t hi = (size_t)((g->file_size + (off_t)ps - 1) / (off_t)ps);
+	if (hi > gm->npages)
+		hi = gm->npages;
+	if (hi < g->mapped_end)
+		hi = g->mapped_end;
 	gm_grow_unlock(gm);
 
 	ssize_t top = highest_stored(gm, lo, hi);

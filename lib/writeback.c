@@ -50,14 +50,22 @@ static uint64_t dirty_pages(struct growmap *gm)
 	return cs.nr_dirty;
 }
 
+/* Counts a pass that wrote back 'dirty' pages. */
+static void wb_count(struct growmap *gm, uint64_t dirty)
+{
+	gm_stat_add(gm, write_batches, 1);
+	gm_stat_add(gm, pages_written, dirty);
+	gm_stat_add(gm, bytes_written, dirty * gm->page_size);
+}
+
 /* Starts writeback of every dirty page of the file, without waiting. */
 static void wb_start_writeback(struct growmap *gm)
 {
 	struct io_uring *ring = gm->wb.ring;
 	uint64_t dirty = dirty_pages(gm);
 	int r;
-	if (ring) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_sqe *sqe = ring ? io_uring_get_sqe(ring) : NULL;
+	if (sqe) {   /* the ring is idle between passes, so an entry is free */
 		struct io_uring_cqe *cqe;
 		io_uring_prep_sync_file_range(sqe, gm->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 		do
@@ -70,30 +78,31 @@ static void wb_start_writeback(struct growmap *gm)
 	} else {
 		r = sync_file_range(gm->fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 ? -errno : 0;
 	}
-	gm_stat_add(gm, write_batches, 1);
 	if (r < 0) {
 		gm_record_error(gm, r);
 		return;
 	}
-	gm_stat_add(gm, pages_written, dirty);
-	gm_stat_add(gm, bytes_written, dirty * gm->page_size);
+	wb_count(gm, dirty);
 }
 
-static int wb_datasync(struct growmap *gm)
+/* A durable pass: the size the contract says, then fdatasync. */
+static void wb_durable(struct growmap *gm, bool datasync, bool apply_size, off_t size)
 {
-	uint64_t dirty = dirty_pages(gm);
-	int r;
-	do
-		r = fdatasync(gm->fd);
-	while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		gm_record_error(gm, -errno);
-		return -errno;
+	uint64_t dirty = dirty_pages(gm);   /* before the size settles: FIEMAP writes back */
+	int r = gm_settle_size(gm, apply_size, size);
+	if (r == 0 && datasync) {
+		do
+			r = fdatasync(gm->fd) < 0 ? -errno : 0;
+		while (r == -EINTR);
+		if (r == 0)
+			gm_stat_add(gm, syncs, 1);
 	}
-	gm_stat_add(gm, syncs, 1);
-	gm_stat_add(gm, pages_written, dirty);
-	gm_stat_add(gm, bytes_written, dirty * gm->page_size);
-	return 0;
+	if (r < 0) {
+		gm_record_error(gm, r);
+		return;
+	}
+	if (dirty)
+		wb_count(gm, dirty);
 }
 
 /* One pass; 'durable' for a sync or close, which 'datasync' makes durable
@@ -102,15 +111,10 @@ static int wb_pass(struct growmap *gm, bool durable, bool datasync,
 		   bool apply_size, off_t size)
 {
 	__atomic_store_n(&gm->grow.mapped_since_writeback, 0, __ATOMIC_RELAXED);
-	if (!durable) {
+	if (durable)
+		wb_durable(gm, datasync, apply_size, size);
+	else
 		wb_start_writeback(gm);
-	} else {
-		int r = gm_settle_size(gm, apply_size, size);
-		if (r < 0)
-			gm_record_error(gm, r);
-		else if (datasync)
-			wb_datasync(gm);
-	}
 	return __atomic_load_n(&gm->sticky_error, __ATOMIC_ACQUIRE);
 }
 

@@ -346,7 +346,7 @@ START_TEST(shmdt_writes_back_detaches_sets_times)
 	ck_assert_int_eq(fstat(fd, &st), 0);
 	ck_assert_int_ge(st.st_mtime, before);
 	ck_assert_int_ge(st.st_ctime, before);
-	ck_assert_int_eq(st.st_atim.tv_sec, 1000000000);  /* only mtime is set */
+	/* (atime is the kernel's: mapping a file counts as reading it.) */
 	ck_assert_int_eq(st.st_size, 3 * PS);
 	expect_bytes(fd, 2 * PS, "data", 5);               /* (reading sets atime) */
 
@@ -376,7 +376,7 @@ START_TEST(shm_fsync_writes_back_and_syncs)
 	int fd = tu_tmpfile(path);
 	char *p = attach(fd, NULL, SHM_MAP);
 	memcpy(p + 5 * PS + 7, "durable", 7);
-	ck_assert_int_eq(tu_file_size(fd), 0);
+	expect_bytes(fd, 5 * PS + 7, "durable", 7);      /* in the file at once */
 	ck_assert_int_eq(growmap_shm_fsync(fd), 0);
 	ck_assert_int_eq(tu_file_size(fd), 6 * PS);
 	expect_bytes(fd, 5 * PS + 7, "durable", 7);
@@ -441,22 +441,25 @@ START_TEST(shm_close_detaches_and_closes)
 }
 END_TEST
 
-/* When writing back fails, shmdt, fsync and close say so, and the
- * mapping and the descriptor stay: nothing stored is lost. Once the
- * cause is gone and the error acknowledged, the detach completes. */
+/* When the file cannot be written (here: a store past RLIMIT_FSIZE, which
+ * gets SIGBUS), shmdt, fsync and close say so, and the mapping and the
+ * descriptor stay: nothing stored is lost. Once the cause is gone and the
+ * error acknowledged, the detach completes. */
 START_TEST(writeback_failure_keeps_mapping_and_descriptor)
 {
 	signal(SIGXFSZ, SIG_DFL);    /* a write past the limit must be EFBIG */
 	setenv("GROWMAP_WRITEBACK_INTERVAL_MS", "3600000", 1);
 	int fd = tu_tmpfile(path);
 	char *p = attach(fd, NULL, SHM_MAP);
-	uint32_t seeds[64] = { 0 };
+	uint32_t seeds[80] = { 0 };
 	for (size_t pg = 0; pg < 64; pg += 9) {
 		seeds[pg] = (uint32_t)pg + 300;
 		tu_fill_page((unsigned char *)p + pg * PS, seeds[pg], pg);
 	}
-	struct rlimit lim = { 8 * PS, RLIM_INFINITY };
+	struct rlimit lim = { 72 * PS, RLIM_INFINITY };
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct tu_access a = { .p = (unsigned char *)p + 75 * PS, .value = 7 };
+	ck_assert_int_eq(tu_catch_signal(tu_store, &a, NULL, NULL), SIGBUS);
 	errno = 0;
 	ck_assert_int_eq(growmap_shmdt(p), -1);
 	ck_assert_int_eq(errno, EFBIG);
@@ -479,7 +482,7 @@ START_TEST(writeback_failure_keeps_mapping_and_descriptor)
 	ck_assert_int_eq(growmap_shmdt(p), -1);          /* sticky until acknowledged */
 	ck_assert_int_eq(growmap_clear_error(growmap_shm_handle(p)), -EFBIG);
 	ck_assert_int_eq(growmap_shmdt(p), 0);
-	long long bad = tu_verify_file(fd, seeds, 64, 64 * PS);
+	long long bad = tu_verify_file(fd, seeds, 80, 64 * PS);
 	ck_assert_msg(bad < 0, "file differs at %lld", bad);
 	close(fd);
 }
@@ -619,7 +622,6 @@ START_TEST(opt_in_macros_reach_growmap)
 	ck_assert_msg(p != FAILED, "shmat: %s", strerror(errno));
 	ck_assert_ptr_nonnull(growmap_shm_handle(p));
 	memcpy(p + 70000, "aix", 3);
-	ck_assert_int_eq(tu_file_size(fd), 0);
 	ck_assert_int_eq(replaced_fsync(fd), 0);
 	ck_assert_int_eq(tu_file_size(fd), 73728);
 	expect_bytes(fd, 70000, "aix", 3);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,6 +88,15 @@ off_t tu_file_size(int fd)
 	if (fstat(fd, &st) < 0)
 		abort();
 	return st.st_size;
+}
+
+long long tu_dirty_pages(int fd)
+{
+	struct { uint64_t off, len; } range = { 0, 0 };
+	struct { uint64_t cache, dirty, writeback, evicted, recently_evicted; } cs;
+	if (syscall(451 /* cachestat */, fd, &range, &cs, 0) < 0)
+		return -1;
+	return (long long)(cs.dirty + cs.writeback);
 }
 
 void tu_fill_page(unsigned char *page, uint32_t seed, size_t page_index)

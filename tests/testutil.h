@@ -35,6 +35,10 @@ int tu_tmpfile(char *path);
 /* Size of the file open on fd. */
 off_t tu_file_size(int fd);
 
+/* Dirty pages of the file in the page cache (cachestat(2), Linux 6.5),
+ * or -1 where the kernel cannot say. */
+long long tu_dirty_pages(int fd);
+
 /* The byte a verifiable page holds at 'offset' for 'seed'. */
 static inline unsigned char tu_pattern(uint32_t seed, size_t offset)
 {
