@@ -44,7 +44,8 @@ struct gm_config {
 	unsigned writeback_interval_ms;
 	size_t dirty_limit_pages;     /* background writeback beyond this */
 	unsigned fault_around_pages;  /* power of two, 1..512 */
-	unsigned queue_depth;         /* io_uring entries */
+	unsigned queue_depth;         /* accepted for old files; no effect since
+					 writeback is one request per pass */
 	bool sync_on_close;           /* fdatasync at close */
 	enum gm_log_level log_level;
 };
@@ -123,25 +124,8 @@ struct gm_grow {
 	uint64_t mapped_since_writeback; /* atomic */
 };
 
-/* Writeback state, owned by writeback.c. */
-struct gm_writeback {
-	pthread_t thread;
-	bool thread_running;
-	pthread_mutex_t lock;     /* guards the request fields below */
-	int wake_fd;              /* eventfd the writeback thread polls */
-	pthread_cond_t done;      /* sync callers wait here */
-	uint64_t requested;       /* durable syncs asked for */
-	uint64_t completed;       /* durable syncs finished */
-	int result;               /* result of the last durable sync */
-	bool stop;
-	bool want_datasync;       /* a waiting sync wants fdatasync */
-	bool kick;                /* dirty limit crossed; atomic */
-	bool exact_size_set;
-	off_t exact_size;
-	int start_result;         /* ring setup result, reported to open */
-	bool started;
-	void *ring;               /* io_uring, private to writeback.c */
-};
+/* Writeback state, private to writeback.c. */
+struct gm_writeback;
 
 struct growmap {
 	const struct gm_backend_ops *ops;
@@ -168,7 +152,7 @@ struct growmap {
 	int sticky_error;         /* atomic; first error wins */
 	char reason[256];         /* why this backend; see growmap_backend_reason */
 
-	struct gm_writeback wb;
+	struct gm_writeback *wb;  /* NULL until gm_writeback_init() */
 
 	struct {                  /* atomic counters, see growmap_stats */
 		uint64_t faults, pages_populated, pages_written, write_batches,

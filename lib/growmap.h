@@ -113,7 +113,7 @@ struct growmap_options {
 	size_t dirty_limit_pages;       /* background writeback beyond this many pages */
 	unsigned fault_around_pages;    /* fault-around window, power of two 1..512:
 					   see growmap.conf(5) */
-	unsigned queue_depth;           /* io_uring entries, 1..4096 */
+	unsigned queue_depth;           /* 1..4096; accepted, no longer has an effect */
 	int sync_on_close;              /* 1: close makes data durable (fdatasync);
 					   -1: close writes back without fdatasync; 0: as configured */
 	int log_level;                  /* 1 error, 2 warn, 3 info, 4 debug; 0: as configured */

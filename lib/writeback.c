@@ -34,6 +34,26 @@
 #define SYS_cachestat 451   /* Linux 6.5, the same number on every architecture */
 #endif
 
+/* One mapping's writeback thread and the requests it serves. */
+struct gm_writeback {
+	pthread_t thread;
+	bool thread_running;
+	pthread_mutex_t lock;     /* guards the request fields below */
+	int wake_fd;              /* eventfd the writeback thread polls */
+	pthread_cond_t done;      /* sync callers wait here */
+	uint64_t requested;       /* durable syncs asked for */
+	uint64_t completed;       /* durable syncs finished */
+	int result;               /* result of the last durable sync */
+	bool stop;
+	bool want_datasync;       /* a waiting sync wants fdatasync */
+	bool kick;                /* dirty limit crossed; atomic */
+	bool exact_size_set;
+	off_t exact_size;
+	int start_result;         /* ring setup result, reported to open */
+	bool started;
+	struct io_uring *ring;    /* NULL where io_uring is refused */
+};
+
 struct cachestat_range { uint64_t off, len; };
 struct cachestat_counts {
 	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
@@ -61,7 +81,7 @@ static void wb_count(struct growmap *gm, uint64_t dirty)
 /* Starts writeback of every dirty page of the file, without waiting. */
 static void wb_start_writeback(struct growmap *gm)
 {
-	struct io_uring *ring = gm->wb.ring;
+	struct io_uring *ring = gm->wb->ring;
 	uint64_t dirty = dirty_pages(gm);
 	int r;
 	struct io_uring_sqe *sqe = ring ? io_uring_get_sqe(ring) : NULL;
@@ -134,14 +154,14 @@ static int wb_ring_setup(struct growmap *gm)
 		free(ring);
 		return r;
 	}
-	gm->wb.ring = ring;
+	gm->wb->ring = ring;
 	return 0;
 }
 
 static void *wb_thread_main(void *arg)
 {
 	struct growmap *gm = arg;
-	struct gm_writeback *wb = &gm->wb;
+	struct gm_writeback *wb = gm->wb;
 	int r = wb_ring_setup(gm);
 	if (r == -EPERM || r == -ENOSYS || r == -EACCES) {
 		/* io_uring refused: start writeback with the system call. */
@@ -213,7 +233,10 @@ static void *wb_thread_main(void *arg)
  * runs: the fault path may kick writeback as soon as it serves a fault. */
 int gm_writeback_init(struct growmap *gm)
 {
-	struct gm_writeback *wb = &gm->wb;
+	struct gm_writeback *wb = calloc(1, sizeof(*wb));
+	if (!wb)
+		return -ENOMEM;
+	gm->wb = wb;
 	pthread_mutex_init(&wb->lock, NULL);
 	pthread_cond_init(&wb->done, NULL);
 	wb->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -222,7 +245,7 @@ int gm_writeback_init(struct growmap *gm)
 
 int gm_writeback_start(struct growmap *gm)
 {
-	struct gm_writeback *wb = &gm->wb;
+	struct gm_writeback *wb = gm->wb;
 	/* Library threads take no signals: SIGXFSZ must become -EFBIG, not
 	 * end the process, and the grow lock is never held by a thread that
 	 * a handler could interrupt. */
@@ -256,7 +279,7 @@ static void wb_wake(struct gm_writeback *wb)
 
 int gm_writeback_sync(struct growmap *gm, bool datasync)
 {
-	struct gm_writeback *wb = &gm->wb;
+	struct gm_writeback *wb = gm->wb;
 	pthread_mutex_lock(&wb->lock);
 	uint64_t mine = ++wb->requested;
 	if (datasync)
@@ -271,8 +294,8 @@ int gm_writeback_sync(struct growmap *gm, bool datasync)
 
 void gm_writeback_kick(struct growmap *gm)
 {
-	__atomic_store_n(&gm->wb.kick, true, __ATOMIC_RELEASE);
-	wb_wake(&gm->wb);
+	__atomic_store_n(&gm->wb->kick, true, __ATOMIC_RELEASE);
+	wb_wake(gm->wb);
 }
 
 /* The program owns its length until the next durable sync applies it:
@@ -280,16 +303,16 @@ void gm_writeback_kick(struct growmap *gm)
 void gm_writeback_set_size(struct growmap *gm, off_t size)
 {
 	gm_grow_set_owned(gm, true);
-	pthread_mutex_lock(&gm->wb.lock);
-	gm->wb.exact_size = size;
-	gm->wb.exact_size_set = true;
-	pthread_mutex_unlock(&gm->wb.lock);
+	pthread_mutex_lock(&gm->wb->lock);
+	gm->wb->exact_size = size;
+	gm->wb->exact_size_set = true;
+	pthread_mutex_unlock(&gm->wb->lock);
 }
 
 void gm_writeback_stop(struct growmap *gm)
 {
-	struct gm_writeback *wb = &gm->wb;
-	if (!wb->thread_running)
+	struct gm_writeback *wb = gm->wb;
+	if (!wb || !wb->thread_running)
 		return;
 	pthread_mutex_lock(&wb->lock);
 	wb->stop = true;
@@ -301,8 +324,14 @@ void gm_writeback_stop(struct growmap *gm)
 
 void gm_writeback_release(struct growmap *gm)
 {
+	struct gm_writeback *wb = gm->wb;
+	if (!wb)
+		return;
 	gm_writeback_stop(gm);
-	if (gm->wb.wake_fd >= 0)
-		close(gm->wb.wake_fd);
-	gm->wb.wake_fd = -1;
+	if (wb->wake_fd >= 0)
+		close(wb->wake_fd);
+	pthread_cond_destroy(&wb->done);
+	pthread_mutex_destroy(&wb->lock);
+	free(wb);
+	gm->wb = NULL;
 }
