@@ -101,17 +101,6 @@ static int uffd_create(enum uffd_mode mode)
 	}
 }
 
-/* Features this kernel offers, asked on a throwaway descriptor (UFFDIO_API
- * may be called once per descriptor). */
-static int uffd_offered_features(int fd, uint64_t *features)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	int r = ioctl(fd, UFFDIO_API, &api) < 0 ? -errno : 0;
-	close(fd);
-	*features = api.features;
-	return r;
-}
-
 static int uffd_ioctl_range(int uffd, unsigned long req, void *arg)
 {
 	for (;;) {
@@ -294,22 +283,21 @@ static int uffd_setup(struct growmap *gm, struct uffd_backend *ub)
 			 "/dev/userfaultfd and user-mode-only all refused (%s)", strerror(-probe));
 		return probe == -ENOSYS ? -ENOSYS : -EPERM;
 	}
-	uint64_t offered = 0;
-	int r = uffd_offered_features(probe, &offered);
-	if (r < 0)
-		return r;
 	snprintf(gm->reason, sizeof(gm->reason), "%s", uffd_mode_text[mode]);
-	ub->uffd = uffd_create(mode);
-	if (ub->uffd < 0)
-		return ub->uffd;
+	ub->uffd = probe;
+	/* Missing-page faults are all the backend needs; write-protect is
+	 * asked for at registration and done without where refused. */
 	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
-	if (ioctl(ub->uffd, UFFDIO_API, &api) < 0)
-		return -errno;
+	if (ioctl(ub->uffd, UFFDIO_API, &api) < 0) {
+		snprintf(gm->reason, sizeof(gm->reason), "no userfaultfd: UFFDIO_API refused "
+			 "(%s)", strerror(errno));
+		return -EOPNOTSUPP;
+	}
 	ub->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (gm->grow.attach_page >= gm->npages)
 		return 0;        /* the file fills the range: nothing to serve */
 	ub->wp = true;
-	r = register_range(gm, gm->grow.attach_page, gm->npages);
+	int r = register_range(gm, gm->grow.attach_page, gm->npages);
 	if (r == -EINVAL) {      /* no write-protect on anonymous memory here */
 		ub->wp = false;
 		r = register_range(gm, gm->grow.attach_page, gm->npages);

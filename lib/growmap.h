@@ -158,8 +158,10 @@ GROWMAP_EXPORT int growmap_stats(const struct growmap *gm,
 
 /*
  * Acknowledge the mapping's sticky error so that later syncs and close
- * report only new errors. Nothing is discarded: pages not yet durable in
- * the file are written again by the next sync.
+ * report only new errors. A store refused for lack of disk (ENOSPC,
+ * EDQUOT, EFBIG) was never made, and everything stored before it is in
+ * the file. After an I/O error the kernel may have dropped pages it could
+ * not write: clearing the error does not bring them back (growmap(7)).
  * Returns the error that was cleared (negative errno) or 0 if none.
  */
 GROWMAP_EXPORT int growmap_clear_error(struct growmap *gm);

@@ -59,30 +59,34 @@ struct cachestat_counts {
 	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
 };
 
-/* Dirty pages of the file now, for the written-pages counter; 0 where
- * cachestat(2) is missing (the counter then stays 0). */
-static uint64_t dirty_pages(struct growmap *gm)
+/* Dirty pages of the file now, or -1 where cachestat(2) is missing
+ * (Linux 6.5): the written-pages counters then stay 0. */
+static int64_t dirty_pages(struct growmap *gm)
 {
 	struct cachestat_range range = { 0, 0 };
 	struct cachestat_counts cs;
 	if (syscall(SYS_cachestat, gm->fd, &range, &cs, 0) < 0)
-		return 0;
-	return cs.nr_dirty;
+		return -1;
+	return (int64_t)cs.nr_dirty;
 }
 
-/* Counts a pass that wrote back 'dirty' pages. */
-static void wb_count(struct growmap *gm, uint64_t dirty)
+/* Counts a pass that wrote back 'dirty' pages (-1: unknown). */
+static void wb_count(struct growmap *gm, int64_t dirty)
 {
 	gm_stat_add(gm, write_batches, 1);
-	gm_stat_add(gm, pages_written, dirty);
-	gm_stat_add(gm, bytes_written, dirty * gm->page_size);
+	if (dirty > 0) {
+		gm_stat_add(gm, pages_written, dirty);
+		gm_stat_add(gm, bytes_written, (uint64_t)dirty * gm->page_size);
+	}
 }
 
 /* Starts writeback of every dirty page of the file, without waiting. */
 static void wb_start_writeback(struct growmap *gm)
 {
 	struct io_uring *ring = gm->wb->ring;
-	uint64_t dirty = dirty_pages(gm);
+	int64_t dirty = dirty_pages(gm);
+	if (dirty == 0)
+		return;     /* nothing to write: no request */
 	int r;
 	struct io_uring_sqe *sqe = ring ? io_uring_get_sqe(ring) : NULL;
 	if (sqe) {   /* the ring is idle between passes, so an entry is free */
@@ -108,7 +112,7 @@ static void wb_start_writeback(struct growmap *gm)
 /* A durable pass: the size the contract says, then fdatasync. */
 static void wb_durable(struct growmap *gm, bool datasync, bool apply_size, off_t size)
 {
-	uint64_t dirty = dirty_pages(gm);   /* before the size settles: FIEMAP writes back */
+	int64_t dirty = dirty_pages(gm);    /* before the size settles: FIEMAP writes back */
 	int r = gm_settle_size(gm, apply_size, size);
 	if (r == 0 && datasync) {
 		do
