@@ -17,8 +17,8 @@
  *   signal-own  the signal backend, likewise
  *   K1          MAP_SHARED of a file pre-sized with ftruncate to the final size
  *   K2          MAP_SHARED over the whole reservation, a SIGBUS handler that
- *               extends the file (fallocate + ftruncate) in 1 MiB steps,
- *               exact size set at the end
+ *               extends the file (fallocate) in 1 MiB steps, exact size
+ *               set at the end
  *   pwrite      1 MiB pwrite(2) blocks + fdatasync: the disk's own bandwidth
  *               (write workloads only)
  * Every contender ends with its data durable (growmap_close, msync
@@ -182,15 +182,22 @@ struct mapping {
 	struct growmap *gm;
 	off_t final_size;      /* K1 pre-size, K2 exact size at the end,
 				  the -own contenders' growmap_set_size() */
+	uint64_t signal_faults;/* set by map_close: faults served by a signal
+				  handler (signal backend, K2), which
+				  getrusage(2) does not count */
 };
 
 static int k2_fd = -1;
 static char *k2_base;
 static size_t k2_len;
-static off_t k2_size;
+static off_t k2_size;          /* atomic: the handler runs in any thread */
+static uint64_t k2_signals;    /* SIGBUS faults served, atomic */
 
 /* K2: a store or load past the end of file raises SIGBUS; extend the file
- * in 1 MiB steps and let the access retry. */
+ * in 1 MiB steps and let the access retry. fallocate(2) without
+ * FALLOC_FL_KEEP_SIZE reserves the step and extends the file over it but
+ * never shrinks it: with several threads, an ftruncate(2) to the end of a
+ * lower step could cut off what another thread just stored above. */
 static void k2_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
@@ -199,16 +206,19 @@ static void k2_sigbus(int sig, siginfo_t *si, void *uc)
 		signal(sig, SIG_DFL);
 		return;
 	}
-	off_t chunk = (off_t)((size_t)(addr - k2_base) / MIB) * MIB;
-	if (chunk + (off_t)MIB > k2_size) {
-		/* Reserve the chunk, then grow the size over it (holes below). */
-		if (fallocate(k2_fd, FALLOC_FL_KEEP_SIZE, chunk, MIB) < 0 ||
-		    ftruncate(k2_fd, chunk + (off_t)MIB) < 0) {
-			signal(sig, SIG_DFL);
-			return;
-		}
-		k2_size = chunk + (off_t)MIB;
+	__atomic_add_fetch(&k2_signals, 1, __ATOMIC_RELAXED);
+	off_t chunk = (off_t)((size_t)(addr - k2_base) / MIB) * MIB, end = chunk + (off_t)MIB;
+	off_t size = __atomic_load_n(&k2_size, __ATOMIC_ACQUIRE);
+	if (end <= size)
+		return;        /* another thread extended the file meanwhile */
+	if (fallocate(k2_fd, 0, chunk, MIB) < 0) {
+		signal(sig, SIG_DFL);
+		return;
 	}
+	while (size < end &&
+	       !__atomic_compare_exchange_n(&k2_size, &size, end, false, __ATOMIC_RELEASE,
+					    __ATOMIC_ACQUIRE))
+		;
 }
 
 static int growmap_map_open(struct mapping *m, bool writable)
@@ -246,13 +256,16 @@ static int map_open(struct mapping *m, int fd, size_t len, off_t final_size, boo
 		break;
 	case C_K2: {
 		struct stat st;
-		fstat(fd, &st);
+		if (fstat(fd, &st) < 0)
+			return -errno;
 		k2_fd = fd;
 		k2_size = st.st_size;
 		k2_len = len;
+		k2_signals = 0;
 		struct sigaction sa = { .sa_sigaction = k2_sigbus, .sa_flags = SA_SIGINFO };
 		sigemptyset(&sa.sa_mask);
-		sigaction(SIGBUS, &sa, NULL);
+		if (sigaction(SIGBUS, &sa, NULL) < 0)
+			return -errno;
 		break;
 	}
 	default:
@@ -268,8 +281,17 @@ static int map_open(struct mapping *m, int fd, size_t len, off_t final_size, boo
 /* Makes everything durable and detaches. */
 static int map_close(struct mapping *m)
 {
-	if (m->gm)
+	if (m->gm) {
+		/* The signal backend's faults end in SIGSEGV, which the
+		 * kernel does not count as a page fault; the retried access
+		 * is counted. (A userfaultfd fault is one fault, counted.) */
+		struct growmap_stats st;
+		if (!strcmp(growmap_backend(m->gm), "signal") && growmap_stats(m->gm, &st) == 0)
+			m->signal_faults = st.faults;
 		return growmap_close(m->gm);
+	}
+	if (m->who == C_K2)
+		m->signal_faults = __atomic_load_n(&k2_signals, __ATOMIC_RELAXED);
 	int r = 0;
 	if (m->who == C_K2 && m->final_size >= 0 && ftruncate(m->fd, m->final_size) < 0)
 		r = -errno;
@@ -446,7 +468,9 @@ static void fail(struct run_ctx *c, const char *what, int err)
 
 /* Minor + major faults of the whole process. RUSAGE_SELF, not
  * RUSAGE_THREAD: the library serves faults and writes back in threads of
- * its own, and their faults are part of the price. */
+ * its own, and their faults are part of the price. A fault the kernel
+ * turns into a signal (SIGSEGV, SIGBUS) is not in these counts: the
+ * mapping adds those (struct mapping's signal_faults). */
 static uint64_t process_faults(void)
 {
 	struct rusage ru;
@@ -460,10 +484,11 @@ static void timing_begin(struct run_ctx *c)
 	c->t0 = now();
 }
 
-static void timing_end(struct run_ctx *c)
+/* 'm': the run's mapping once closed, or NULL (pwrite). */
+static void timing_end(struct run_ctx *c, const struct mapping *m)
 {
 	c->rep.seconds = now() - c->t0;
-	c->rep.faults = process_faults() - c->faults0;
+	c->rep.faults = process_faults() - c->faults0 + (m ? m->signal_faults : 0);
 }
 
 /* VmRSS of this process in KiB, or -1. */
@@ -500,7 +525,7 @@ static void run_pwrite_fill(struct run_ctx *c, size_t size)
 	}
 	fdatasync(fd);
 	free(buf);
-	timing_end(c);
+	timing_end(c, NULL);
 	c->rep.pages = size / PS;
 	c->rep.bytes = size;
 	c->rep.ok = verify_fill(fd, size, c->rep.why, sizeof(c->rep.why)) == 0 ? 1 : -1;
@@ -548,7 +573,7 @@ static void run_fill(struct run_ctx *c, size_t size, unsigned nthreads)
 		pthread_join(t[i], NULL);
 	if ((r = map_close(&m)) < 0)
 		return fail(c, "close", r);
-	timing_end(c);
+	timing_end(c, &m);
 	c->rep.pages = pages;
 	c->rep.bytes = size;
 	c->rep.ok = verify_fill(fd, size, c->rep.why, sizeof(c->rep.why)) == 0 ? 1 : -1;
@@ -603,7 +628,7 @@ static void run_sparse(struct run_ctx *c)
 	}
 	if ((r = map_close(&m)) < 0)
 		return fail(c, "close", r);
-	timing_end(c);
+	timing_end(c, &m);
 	struct stat st;
 	fstat(fd, &st);
 	c->rep.disk_per_stored = (double)st.st_blocks * 512 / ((double)p->sparse_pages * PS);
@@ -644,7 +669,7 @@ static void run_read(struct run_ctx *c, bool cold, bool writable)
 		sum += w[i];
 	if ((r = map_close(&m)) < 0)
 		return fail(c, "close", r);
-	timing_end(c);
+	timing_end(c, &m);
 	c->rep.pages = p->size / PS;
 	c->rep.bytes = p->size;
 	uint64_t want = 0;
@@ -686,6 +711,7 @@ static void run_rewrite(struct run_ctx *c)
 		unsigned char b = (unsigned char)((i * 13 + 5) | 0x80);
 		memset(expect + slot[i] * run_pages, b, run_pages);
 	}
+	struct mapping m = { .who = c->who };
 	timing_begin(c);
 	if (c->who == C_PWRITE) {
 		unsigned char *buf = malloc(p->run_bytes);
@@ -699,7 +725,6 @@ static void run_rewrite(struct run_ctx *c)
 		free(buf);
 		c->rep.wb_seconds = now() - c->t0;
 	} else {
-		struct mapping m = { .who = c->who };
 		int r = map_open(&m, fd, p->size, (off_t)p->size, true);
 		if (r < 0)
 			return fail(c, "open", r);
@@ -710,7 +735,7 @@ static void run_rewrite(struct run_ctx *c)
 			return fail(c, "close", r);
 		c->rep.wb_seconds = now() - t1;
 	}
-	timing_end(c);
+	timing_end(c, &m);
 	c->rep.pages = nruns * run_pages;
 	c->rep.bytes = nruns * p->run_bytes;
 	c->rep.ok = verify_pages(fd, expect, npages, p->size, false, c->rep.why,
@@ -742,7 +767,7 @@ static void run_reserve_8t(struct run_ctx *c)
 	long rss1 = vmrss_kib();
 	if ((r = map_close(&m)) < 0)
 		return fail(c, "close", r);
-	timing_end(c);
+	timing_end(c, &m);
 	if (rss0 >= 0 && rss1 >= 0)
 		c->rep.rss_growth_kib = (double)(rss1 - rss0);
 	c->rep.pages = 2;
