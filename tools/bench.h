@@ -24,10 +24,12 @@ struct bench_result {
 				    writing-back part; NAN elsewhere */
 	double faults_per_page;  /* median over the runs of the process's minor +
 				    major page faults in the timed part / pages */
-	double disk_per_stored;  /* sparse only: median of the file's allocated
-				    bytes after close / bytes stored; NAN elsewhere */
-	double rss_growth_kib;   /* reserve-8t only: median VmRSS growth from
-				    before open to before close; NAN elsewhere */
+	double disk_per_stored;  /* workloads that make a new file: median of the
+				    file's allocated bytes after close / bytes
+				    stored; NAN elsewhere */
+	double rss_growth_kib;   /* reserve-8t only: median of the peak RSS from
+				    open to close less the RSS at open; NAN
+				    elsewhere */
 	unsigned failed_runs;    /* runs that failed (the median is of the rest) */
 };
 

@@ -99,8 +99,8 @@ struct run_report {
 	uint64_t pages;        /* pages the workload handled */
 	uint64_t bytes;        /* bytes it moved */
 	uint64_t faults;       /* minor + major faults of the process, timed part */
-	double disk_per_stored;/* sparse: allocated bytes / stored bytes; else NAN */
-	double rss_growth_kib; /* reserve-8t: VmRSS growth; else NAN */
+	double disk_per_stored;/* new files: allocated bytes / stored bytes; else NAN */
+	double rss_growth_kib; /* reserve-8t: peak RSS growth, KiB; else NAN */
 	bool timed_out;        /* set by the parent: the run was killed */
 	uint64_t nlat;         /* latency samples that follow */
 };
@@ -131,6 +131,29 @@ static uint64_t splitmix(uint64_t *state)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return z ^ (z >> 31);
+}
+
+/* Zeroed memory, or the end of the process: a benchmark that cannot get
+ * its buffers has nothing to report (a run's child then dies with exit
+ * status 3, which the parent reports as the run's failure). */
+static void *xcalloc(size_t n, size_t size)
+{
+	void *m = calloc(n ? n : 1, size ? size : 1);
+	if (!m) {
+		fprintf(stderr, "growmap-bench: out of memory (%zu bytes)\n", n * size);
+		_exit(3);
+	}
+	return m;
+}
+
+static void *xrealloc(void *old, size_t size)
+{
+	void *m = realloc(old, size ? size : 1);
+	if (!m) {
+		fprintf(stderr, "growmap-bench: out of memory (%zu bytes)\n", size);
+		_exit(3);
+	}
+	return m;
 }
 
 /* ---- contenders: how a run gets its memory and makes it durable ---- */
@@ -223,7 +246,8 @@ static void k2_sigbus(int sig, siginfo_t *si, void *uc)
 
 static int growmap_map_open(struct mapping *m, bool writable)
 {
-	struct growmap_options o = { .backend = backend_of(m->who) };
+	/* Durable at close whatever the configuration says, like K1. */
+	struct growmap_options o = { .backend = backend_of(m->who), .sync_on_close = 1 };
 	int r = growmap_open_opts(&m->gm, m->fd, m->len, writable ? 0 : GROWMAP_RDONLY, &o);
 	if (r < 0)
 		return r;
@@ -305,45 +329,63 @@ static int map_close(struct mapping *m)
 
 /* ---- verification: the file itself, through pread ---- */
 
-/* Expected bytes of a file, one value per page (0: never stored). */
+/* The file's size is 'size', or -1 with why. */
+static int check_size(int fd, off_t size, char *why, size_t whylen)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		snprintf(why, whylen, "fstat: %s", strerror(errno));
+		return -1;
+	}
+	if (st.st_size != size) {
+		snprintf(why, whylen, "size %lld, expected %lld", (long long)st.st_size,
+			 (long long)size);
+		return -1;
+	}
+	return 0;
+}
+
+/* Expected bytes of a file, one value per page (0: never stored); with
+ * 'first_word_only' a page holds its value in its first 8 bytes only.
+ * Every byte is compared: a page at a time against the page it should
+ * be, then byte by byte to name the first that differs. */
 static int verify_pages(int fd, const unsigned char *page_byte, size_t npages,
 			size_t expect_size, bool first_word_only, char *why, size_t whylen)
 {
-	struct stat st;
-	fstat(fd, &st);
-	if ((size_t)st.st_size != expect_size) {
-		snprintf(why, whylen, "size %lld, expected %zu", (long long)st.st_size, expect_size);
+	if (check_size(fd, (off_t)expect_size, why, whylen) < 0)
 		return -1;
-	}
-	unsigned char *buf = malloc(MIB);
-	for (size_t off = 0; off < expect_size; off += MIB) {
+	unsigned char *buf = xcalloc(1, MIB), want[PS];
+	int r = 0;
+	for (size_t off = 0; off < expect_size && !r; off += MIB) {
 		size_t n = expect_size - off < MIB ? expect_size - off : MIB;
 		if (pread(fd, buf, n, (off_t)off) != (ssize_t)n) {
 			snprintf(why, whylen, "short read at %zu", off);
-			free(buf);
-			return -1;
+			r = -1;
 		}
-		for (size_t i = 0; i < n; i++) {
-			size_t page = (off + i) / PS, in = (off + i) % PS;
-			unsigned char want = page < npages ? page_byte[page] : 0;
-			if (first_word_only && in >= 8)
-				want = 0;
-			if (buf[i] != want) {
-				snprintf(why, whylen, "byte %zu is %u, expected %u", off + i, buf[i], want);
-				free(buf);
-				return -1;
-			}
+		for (size_t i = 0; i < n && !r; i += PS) {
+			size_t page = (off + i) / PS, len = n - i < PS ? n - i : PS;
+			unsigned char b = page < npages ? page_byte[page] : 0;
+			memset(want, first_word_only ? 0 : b, len);
+			memset(want, b, len < 8 ? len : 8);
+			if (!memcmp(buf + i, want, len))
+				continue;
+			size_t k = 0;
+			while (buf[i + k] == want[k])
+				k++;
+			snprintf(why, whylen, "byte %zu is %u, expected %u", off + i + k, buf[i + k],
+				 want[k]);
+			r = -1;
 		}
 	}
 	free(buf);
-	return 0;
+	return r;
 }
 
 /* A file every page of which holds fill_byte(page), 'size' bytes long. */
 static int verify_fill(int fd, size_t size, char *why, size_t whylen)
 {
 	size_t npages = (size + PS - 1) / PS;
-	unsigned char *expect = malloc(npages);
+	unsigned char *expect = xcalloc(npages, 1);
 	for (size_t pg = 0; pg < npages; pg++)
 		expect[pg] = fill_byte(pg);
 	int r = verify_pages(fd, expect, npages, size, false, why, whylen);
@@ -372,18 +414,18 @@ static unsigned char expected_byte(const struct stored_page *pg, size_t n, off_t
 static int verify_extents(int fd, off_t size, const struct stored_page *pg, size_t n,
 			  char *why, size_t whylen)
 {
-	struct stat st;
-	fstat(fd, &st);
-	if (st.st_size != size) {
-		snprintf(why, whylen, "size %lld, expected %lld", (long long)st.st_size,
-			 (long long)size);
+	if (check_size(fd, size, why, whylen) < 0)
 		return -1;
-	}
-	unsigned char *buf = malloc(MIB);
+	unsigned char *buf = xcalloc(1, MIB);
 	int r = 0;
-	for (off_t data = lseek(fd, 0, SEEK_DATA); data >= 0 && data < size && !r;
+	off_t data;
+	for (data = lseek(fd, 0, SEEK_DATA); data >= 0 && data < size && !r;
 	     data = lseek(fd, data, SEEK_DATA)) {
 		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0) {
+			snprintf(why, whylen, "SEEK_HOLE: %s", strerror(errno));
+			r = -1;
+		}
 		for (; data < hole && !r; data += MIB) {
 			size_t len = hole - data < (off_t)MIB ? (size_t)(hole - data) : MIB;
 			if (pread(fd, buf, len, data) != (ssize_t)len) {
@@ -401,6 +443,10 @@ static int verify_extents(int fd, off_t size, const struct stored_page *pg, size
 		}
 		data = hole;
 	}
+	if (data < 0 && errno != ENXIO && !r) {   /* ENXIO: no data past there */
+		snprintf(why, whylen, "SEEK_DATA: %s", strerror(errno));
+		r = -1;
+	}
 	/* A stored page must not have become a hole. */
 	for (size_t i = 0; i < n && !r; i++) {
 		unsigned char b;
@@ -415,37 +461,52 @@ static int verify_extents(int fd, off_t size, const struct stored_page *pg, size
 
 /* ---- files ---- */
 
-static int new_file(const struct params *p, char *path)
+/* A new empty file in p->dir, already unlinked: its fd, or -errno. */
+static int new_file(const struct params *p)
 {
-	snprintf(path, PATH_MAX, "%s/growmap-bench-XXXXXX", p->dir);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/growmap-bench-XXXXXX", p->dir);
 	int fd = mkostemp(path, O_CLOEXEC);
-	if (fd >= 0)
-		unlink(path);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
 	return fd;
 }
 
-/* A file of 'size' bytes filled with fill_byte(), on disk, not cached. */
-static int make_source_file(const struct params *p, size_t size, bool drop_cache)
+/* Writes 'size' bytes of fill_byte() pages from offset 0 in 1 MiB
+ * pwrite(2) blocks: 0 or -errno. */
+static int write_fill(int fd, size_t size)
 {
-	char path[PATH_MAX];
-	int fd = new_file(p, path);
-	if (fd < 0)
-		return -errno;
-	unsigned char *buf = malloc(MIB);
-	for (size_t off = 0; off < size; off += MIB) {
+	unsigned char *buf = xcalloc(1, MIB);
+	int r = 0;
+	for (size_t off = 0; off < size && !r; off += MIB) {
 		size_t n = size - off < MIB ? size - off : MIB;
 		for (size_t i = 0; i < n; i += PS)
 			memset(buf + i, fill_byte((off + i) / PS), PS < n - i ? PS : n - i);
-		if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) {
-			free(buf);
-			close(fd);
-			return -EIO;
-		}
+		ssize_t w = pwrite(fd, buf, n, (off_t)off);
+		if (w != (ssize_t)n)
+			r = w < 0 ? -errno : -EIO;
 	}
 	free(buf);
-	fsync(fd);
-	if (drop_cache)
-		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	return r;
+}
+
+/* A file of 'size' bytes filled with fill_byte(), on disk; not in the
+ * page cache if 'drop_cache'. Its fd, or -errno. */
+static int make_source_file(const struct params *p, size_t size, bool drop_cache)
+{
+	int fd = new_file(p);
+	if (fd < 0)
+		return fd;
+	int r = write_fill(fd, size);
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	if (!r && drop_cache)
+		r = -posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
 	return fd;
 }
 
@@ -491,44 +552,66 @@ static void timing_end(struct run_ctx *c, const struct mapping *m)
 	c->rep.faults = process_faults() - c->faults0 + (m ? m->signal_faults : 0);
 }
 
-/* VmRSS of this process in KiB, or -1. */
-static long vmrss_kib(void)
+/* The run's verdict from its verification: 0, or -1 with why set. */
+static void verdict(struct run_ctx *c, int verified)
 {
-	FILE *f = fopen("/proc/self/status", "r");
+	c->rep.ok = verified == 0 ? 1 : -1;
+}
+
+/* A run that made a new file and stored 'bytes' into it, in 'pages'
+ * pages: what it handled, and the disk the file takes after close for
+ * what was stored (st_blocks is in 512-byte units). */
+static void new_file_done(struct run_ctx *c, int fd, uint64_t pages, uint64_t bytes)
+{
+	struct stat st;
+	c->rep.pages = pages;
+	c->rep.bytes = bytes;
+	if (fstat(fd, &st) == 0 && bytes)
+		c->rep.disk_per_stored = (double)st.st_blocks * 512 / (double)bytes;
+}
+
+/* A field of /proc/self/status in KiB ("VmRSS:", "VmHWM:"), or -1. */
+static long status_kib(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "re");
 	if (!f)
 		return -1;
 	char line[256];
 	long kib = -1;
+	size_t n = strlen(field);
 	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "VmRSS:", 6))
-			kib = strtol(line + 6, NULL, 10);
+		if (!strncmp(line, field, n))
+			kib = strtol(line + n, NULL, 10);
 	fclose(f);
 	return kib;
+}
+
+/* Resets this process's peak RSS (VmHWM) to its current RSS. */
+static bool reset_peak_rss(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ok = write(fd, "5", 1) == 1;
+	close(fd);
+	return ok;
 }
 
 /* (a) with pwrite: 1 MiB blocks of a new file of 'size' bytes, fdatasync. */
 static void run_pwrite_fill(struct run_ctx *c, size_t size)
 {
-	char path[PATH_MAX];
-	int fd = new_file(c->p, path);
+	int fd = new_file(c->p);
+	if (fd < 0)
+		return fail(c, "creating the file", fd);
 	timing_begin(c);
-	unsigned char *buf = malloc(MIB);
-	for (size_t off = 0; off < size; off += MIB) {
-		size_t n = size - off < MIB ? size - off : MIB;
-		for (size_t i = 0; i < n; i += PS)
-			memset(buf + i, fill_byte((off + i) / PS), PS);
-		if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) {
-			free(buf);
-			close(fd);
-			return fail(c, "pwrite", -EIO);
-		}
-	}
-	fdatasync(fd);
-	free(buf);
+	int r = write_fill(fd, size);
+	if (r < 0)
+		return fail(c, "pwrite", r);
+	if (fdatasync(fd) < 0)
+		return fail(c, "fdatasync", -errno);
 	timing_end(c, NULL);
-	c->rep.pages = size / PS;
-	c->rep.bytes = size;
-	c->rep.ok = verify_fill(fd, size, c->rep.why, sizeof(c->rep.why)) == 0 ? 1 : -1;
+	new_file_done(c, fd, size / PS, size);
+	verdict(c, verify_fill(fd, size, c->rep.why, sizeof(c->rep.why)));
 	close(fd);
 }
 
@@ -550,8 +633,9 @@ static void *fill_slice(void *arg)
 
 static void run_fill(struct run_ctx *c, size_t size, unsigned nthreads)
 {
-	char path[PATH_MAX];
-	int fd = new_file(c->p, path);
+	int fd = new_file(c->p);
+	if (fd < 0)
+		return fail(c, "creating the file", fd);
 	size_t pages = size / PS;
 	struct mapping m = { .who = c->who };
 	timing_begin(c);
@@ -560,23 +644,26 @@ static void run_fill(struct run_ctx *c, size_t size, unsigned nthreads)
 		return fail(c, "open", r);
 	pthread_t t[64];
 	struct slice s[64];
+	unsigned started = 0;
 	if (nthreads == 0) {
 		s[0] = (struct slice){ m.base, 0, pages };
 		fill_slice(&s[0]);
 	}
-	for (unsigned i = 0; i < nthreads; i++) {
+	for (unsigned i = 0; i < nthreads && !r; i++) {
 		s[i] = (struct slice){ m.base, pages * i / nthreads,
 				       pages * (i + 1) / nthreads - pages * i / nthreads };
-		pthread_create(&t[i], NULL, fill_slice, &s[i]);
+		if ((r = -pthread_create(&t[i], NULL, fill_slice, &s[i])) == 0)
+			started++;
 	}
-	for (unsigned i = 0; i < nthreads; i++)
+	for (unsigned i = 0; i < started; i++)
 		pthread_join(t[i], NULL);
+	if (r < 0)
+		return fail(c, "pthread_create", r);
 	if ((r = map_close(&m)) < 0)
 		return fail(c, "close", r);
 	timing_end(c, &m);
-	c->rep.pages = pages;
-	c->rep.bytes = size;
-	c->rep.ok = verify_fill(fd, size, c->rep.why, sizeof(c->rep.why)) == 0 ? 1 : -1;
+	new_file_done(c, fd, pages, size);
+	verdict(c, verify_fill(fd, size, c->rep.why, sizeof(c->rep.why)));
 	close(fd);
 }
 
@@ -598,8 +685,8 @@ static void run_sparse(struct run_ctx *c)
 {
 	const struct params *p = c->p;
 	size_t npages = p->reserve / PS;
-	unsigned char *expect = calloc(npages, 1);
-	size_t *order = malloc(p->sparse_pages * sizeof(size_t));
+	unsigned char *expect = xcalloc(npages, 1);
+	size_t *order = xcalloc(p->sparse_pages, sizeof(size_t));
 	uint64_t seed = 42;
 	size_t highest = 0;
 	for (size_t i = 0; i < p->sparse_pages; i++) {
@@ -613,9 +700,11 @@ static void run_sparse(struct run_ctx *c)
 			highest = pg + 1;
 	}
 	/* Touch the sample array now, so its faults are not counted. */
+	c->lat = xcalloc(p->sparse_pages, sizeof(uint64_t));
 	memset(c->lat, 0, p->sparse_pages * sizeof(uint64_t));
-	char path[PATH_MAX];
-	int fd = new_file(p, path);
+	int fd = new_file(p);
+	if (fd < 0)
+		return fail(c, "creating the file", fd);
 	struct mapping m = { .who = c->who };
 	timing_begin(c);
 	int r = map_open(&m, fd, p->reserve, (off_t)(highest * PS), true);
@@ -629,22 +718,18 @@ static void run_sparse(struct run_ctx *c)
 	if ((r = map_close(&m)) < 0)
 		return fail(c, "close", r);
 	timing_end(c, &m);
-	struct stat st;
-	fstat(fd, &st);
-	c->rep.disk_per_stored = (double)st.st_blocks * 512 / ((double)p->sparse_pages * PS);
-	c->rep.pages = p->sparse_pages;
-	c->rep.bytes = p->sparse_pages * PS;
+	new_file_done(c, fd, p->sparse_pages, p->sparse_pages * PS);
 	c->rep.nlat = p->sparse_pages;
-	c->rep.ok = verify_pages(fd, expect, npages, highest * PS, true, c->rep.why,
-				 sizeof(c->rep.why)) == 0 ? 1 : -1;
+	verdict(c, verify_pages(fd, expect, npages, highest * PS, true, c->rep.why,
+				sizeof(c->rep.why)));
 	free(expect);
 	free(order);
 	close(fd);
 }
 
 /* (c) read an existing file through the mapping: every 8-byte word.
- * Read-only mappings unless 'writable' (warm, through a writable mapping:
- * what a program that reads before it writes pays). */
+ * Read-only mappings unless 'writable' (through a writable mapping: what
+ * a program that reads before it writes pays). */
 static void run_read(struct run_ctx *c, bool cold, bool writable)
 {
 	const struct params *p = c->p;
@@ -652,7 +737,7 @@ static void run_read(struct run_ctx *c, bool cold, bool writable)
 	if (fd < 0)
 		return fail(c, "source file", fd);
 	if (!cold) {                      /* warm: in the page cache */
-		unsigned char *buf = malloc(MIB);
+		unsigned char *buf = xcalloc(1, MIB);
 		for (size_t off = 0; off < p->size; off += MIB)
 			if (pread(fd, buf, MIB, (off_t)off) < 0)
 				break;
@@ -680,7 +765,7 @@ static void run_read(struct run_ctx *c, bool cold, bool writable)
 		snprintf(c->rep.why, sizeof(c->rep.why), "checksum %llx, expected %llx",
 			 (unsigned long long)sum, (unsigned long long)want);
 	} else {   /* and reading changed nothing */
-		c->rep.ok = verify_fill(fd, p->size, c->rep.why, sizeof(c->rep.why)) == 0 ? 1 : -1;
+		verdict(c, verify_fill(fd, p->size, c->rep.why, sizeof(c->rep.why)));
 	}
 	close(fd);
 }
@@ -696,10 +781,10 @@ static void run_rewrite(struct run_ctx *c)
 	size_t npages = p->size / PS, run_pages = p->run_bytes / PS;
 	size_t slots = npages / run_pages;
 	size_t nruns = p->rewrites < slots ? p->rewrites : slots;
-	unsigned char *expect = malloc(npages);
+	unsigned char *expect = xcalloc(npages, 1);
 	for (size_t pg = 0; pg < npages; pg++)
 		expect[pg] = fill_byte(pg);
-	size_t *slot = malloc(slots * sizeof(size_t));
+	size_t *slot = xcalloc(slots, sizeof(size_t));
 	for (size_t i = 0; i < slots; i++)
 		slot[i] = i;
 	uint64_t seed = 7;
@@ -712,21 +797,22 @@ static void run_rewrite(struct run_ctx *c)
 		memset(expect + slot[i] * run_pages, b, run_pages);
 	}
 	struct mapping m = { .who = c->who };
+	int r;
 	timing_begin(c);
 	if (c->who == C_PWRITE) {
-		unsigned char *buf = malloc(p->run_bytes);
+		unsigned char *buf = xcalloc(1, p->run_bytes);
 		for (size_t i = 0; i < nruns; i++) {
 			memset(buf, expect[slot[i] * run_pages], p->run_bytes);
-			if (pwrite(fd, buf, p->run_bytes, (off_t)(slot[i] * p->run_bytes)) !=
-			    (ssize_t)p->run_bytes)
-				return fail(c, "pwrite", -EIO);
+			ssize_t n = pwrite(fd, buf, p->run_bytes, (off_t)(slot[i] * p->run_bytes));
+			if (n != (ssize_t)p->run_bytes)
+				return fail(c, "pwrite", n < 0 ? -errno : -EIO);
 		}
-		fdatasync(fd);
+		if (fdatasync(fd) < 0)
+			return fail(c, "fdatasync", -errno);
 		free(buf);
 		c->rep.wb_seconds = now() - c->t0;
 	} else {
-		int r = map_open(&m, fd, p->size, (off_t)p->size, true);
-		if (r < 0)
+		if ((r = map_open(&m, fd, p->size, (off_t)p->size, true)) < 0)
 			return fail(c, "open", r);
 		for (size_t i = 0; i < nruns; i++)
 			memset(m.base + slot[i] * p->run_bytes, expect[slot[i] * run_pages], p->run_bytes);
@@ -738,8 +824,8 @@ static void run_rewrite(struct run_ctx *c)
 	timing_end(c, &m);
 	c->rep.pages = nruns * run_pages;
 	c->rep.bytes = nruns * p->run_bytes;
-	c->rep.ok = verify_pages(fd, expect, npages, p->size, false, c->rep.why,
-				 sizeof(c->rep.why)) == 0 ? 1 : -1;
+	verdict(c, verify_pages(fd, expect, npages, p->size, false, c->rep.why,
+				sizeof(c->rep.why)));
 	free(expect);
 	free(slot);
 	close(fd);
@@ -748,32 +834,34 @@ static void run_rewrite(struct run_ctx *c)
 /* (g) what a huge reservation costs when almost none of it is used: an
  * 8 TiB reservation of an empty file, one page stored at 0 and one at
  * 4 TiB, close. Per-page state sized by the reservation shows up as time
- * and as resident memory (VmRSS before open against before close). */
+ * and as resident memory: the peak RSS (VmHWM, reset just before open)
+ * after close, less the RSS at open; /proc is read outside the timed
+ * part. */
 static void run_reserve_8t(struct run_ctx *c)
 {
 	if (sizeof(size_t) < 8)
 		return fail(c, "an 8 TiB reservation needs a 64-bit address space", -EOVERFLOW);
-	char path[PATH_MAX];
-	int fd = new_file(c->p, path);
+	int fd = new_file(c->p);
+	if (fd < 0)
+		return fail(c, "creating the file", fd);
 	const struct stored_page pg[2] = { { 0, 0x5a }, { (off_t)RESERVE_8T_FAR, 0xa5 } };
-	long rss0 = vmrss_kib();
 	struct mapping m = { .who = c->who, .final_size = -1 };
+	long rss0 = reset_peak_rss() ? status_kib("VmHWM:") : -1;
 	timing_begin(c);
 	int r = map_open(&m, fd, RESERVE_8T, -1, true);
 	if (r < 0)
 		return fail(c, "open of an 8 TiB reservation", r);
 	for (size_t i = 0; i < 2; i++)
 		memset(m.base + pg[i].off, pg[i].byte, PS);
-	long rss1 = vmrss_kib();
 	if ((r = map_close(&m)) < 0)
 		return fail(c, "close", r);
 	timing_end(c, &m);
-	if (rss0 >= 0 && rss1 >= 0)
-		c->rep.rss_growth_kib = (double)(rss1 - rss0);
-	c->rep.pages = 2;
-	c->rep.bytes = 2 * PS;
-	c->rep.ok = verify_extents(fd, (off_t)(RESERVE_8T_FAR + PS), pg, 2, c->rep.why,
-				   sizeof(c->rep.why)) == 0 ? 1 : -1;
+	long peak = status_kib("VmHWM:");
+	if (rss0 >= 0 && peak >= 0)
+		c->rep.rss_growth_kib = (double)(peak - rss0);
+	new_file_done(c, fd, 2, 2 * PS);
+	verdict(c, verify_extents(fd, (off_t)(RESERVE_8T_FAR + PS), pg, 2, c->rep.why,
+				  sizeof(c->rep.why)));
 	close(fd);
 }
 
@@ -1026,8 +1114,6 @@ static void child_main(const struct params *p, enum workload w, enum contender w
 	if (r < 0) {
 		fail(&c, "entering the memory cgroup", r);
 	} else {
-		if (w == W_SPARSE)
-			c.lat = calloc(p->sparse_pages, sizeof(uint64_t));
 		run_workload(&c, w);
 	}
 	if (!write_all(out, &c.rep, sizeof(c.rep)) ||
@@ -1082,16 +1168,21 @@ static struct run_report run_child(const struct params *p, enum workload w,
 	double deadline = now() + p->timeout_s;
 	int got = read_by(pipefd[0], &rep, sizeof(rep), deadline);
 	if (got == 1 && rep.nlat) {
-		*lat = malloc(rep.nlat * sizeof(uint64_t));
+		*lat = xcalloc(rep.nlat, sizeof(uint64_t));
 		got = read_by(pipefd[0], *lat, rep.nlat * sizeof(uint64_t), deadline);
 	}
 	if (got < 0)
 		kill(pid, SIGKILL);
 	close(pipefd[0]);
-	int status;
-	struct rusage ru;
-	wait4(pid, &status, 0, &ru);
+	int status = 0;
+	struct rusage ru = { 0 };
+	while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
+		;
 	*rss_kib = ru.ru_maxrss;
+	if (got == 1 && rep.ok == 0 && WIFEXITED(status) && !WEXITSTATUS(status))
+		snprintf(rep.why, sizeof(rep.why), "the run reported no result");
+	if (got == 1 && rep.ok != 1)
+		rep.ok = -1;         /* its own reason stands */
 	if (got != 1 || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		rep.ok = -1;
 		rep.nlat = 0;
@@ -1162,7 +1253,7 @@ static void tally_add(struct tally *t, const struct run_report *rep, uint64_t *l
 	if (kib > t->rss_kib)
 		t->rss_kib = kib;
 	if (rep->nlat) {
-		t->lat = realloc(t->lat, (t->nlat + rep->nlat) * sizeof(uint64_t));
+		t->lat = xrealloc(t->lat, (t->nlat + rep->nlat) * sizeof(uint64_t));
 		memcpy(t->lat + t->nlat, lat, rep->nlat * sizeof(uint64_t));
 		t->nlat += rep->nlat;
 	}
@@ -1307,14 +1398,13 @@ static void print_rss_growth(const struct bench_result *results, size_t nres,
 		if (results[i].workload != workload || isnan(results[i].rss_growth_kib))
 			continue;
 		if (!any)
-			printf("  RSS growth, VmRSS before open to before close (median), MiB:");
+			printf("  RSS growth, peak from open to close (VmHWM) less RSS at open "
+			       "(median), KiB:");
 		any = true;
-		printf(" %s %.1f", results[i].contender, results[i].rss_growth_kib / 1024.0);
+		printf(" %s %.0f", results[i].contender, results[i].rss_growth_kib);
 	}
-	/* The peak column sees what close itself takes (a scan of per-page
-	 * state, say); VmRSS before close cannot. */
 	if (any)
-		printf("\n  (memory taken during close shows only in RSS MiB, the run's peak)\n");
+		printf("\n");
 }
 
 /* Failed runs under the table (each was also reported as it happened),
@@ -1471,7 +1561,7 @@ static int run_row(const struct params *p, enum workload w, struct row *row,
 		return 0;
 	}
 	row->ran = true;
-	struct tally *t = calloc(NCONTENDERS, sizeof(*t));
+	struct tally *t = xcalloc(NCONTENDERS, sizeof(*t));
 	int failures = run_reps(p, w, t);
 
 	size_t first = *nres;
@@ -1512,14 +1602,18 @@ static bool parse_size(const char *s, size_t *out)
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
+	if (errno || end == s || *s == '-')
 		return false;
+	unsigned shift = 0;
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
 	default: break;
 	}
+	if (v > (SIZE_MAX >> shift))
+		return false;
+	v <<= shift;
 	if (*end == 'i')
 		end++;
 	if (*end == 'B')
@@ -1533,7 +1627,7 @@ static bool parse_size(const char *s, size_t *out)
 static bool parse_list(const char *s, const char *const *names, size_t n, bool *enabled)
 {
 	memset(enabled, 0, n * sizeof(bool));
-	char *copy = strdup(s), *save = NULL;
+	char *copy = strcpy(xcalloc(strlen(s) + 1, 1), s), *save = NULL;
 	bool ok = true;
 	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		size_t i;
@@ -1699,8 +1793,8 @@ int main(int argc, char **argv)
 	if (status >= 0)
 		return status;
 
-	struct bench_result *results = calloc(NWORKLOADS * NCONTENDERS, sizeof(*results));
-	struct bench_latencies *lats = calloc(NWORKLOADS * NCONTENDERS, sizeof(*lats));
+	struct bench_result *results = xcalloc(NWORKLOADS * NCONTENDERS, sizeof(*results));
+	struct bench_latencies *lats = xcalloc(NWORKLOADS * NCONTENDERS, sizeof(*lats));
 	static struct row rows[NWORKLOADS];
 	size_t nres = 0, nlats = 0;
 	int failures = 0;
