@@ -919,7 +919,7 @@ static int write_text(const char *dir, const char *file, const char *text)
 }
 
 /* Whether 'word' is one of the words of 'list' (separated by spaces,
- * commas or newlines). */
+ * commas, colons or newlines). */
 static bool has_word(const char *list, const char *word)
 {
 	size_t n = strlen(word);
@@ -951,10 +951,55 @@ static bool own_cgroup(const char *controller, char *path, size_t len)
 	return false;
 }
 
+/* Where the cgroup hierarchy is mounted: v1 with the memory controller
+ * (v2 false), else cgroup2 (v2 true), from /proc/self/mountinfo. The
+ * mount's root within the hierarchy goes to 'root'. */
+static bool cgroup_mount(bool v2, char *mnt, size_t mlen, char *root, size_t rlen)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	char line[4096];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* id parent major:minor root mount-point options ... - fstype source super-options */
+		char r[1024], m[1024], type[64], super[1024];
+		const char *dash = strstr(line, " - ");
+		if (!dash || sscanf(line, "%*s %*s %*s %1023s %1023s", r, m) != 2 ||
+		    sscanf(dash + 3, "%63s %*s %1023s", type, super) != 2)
+			continue;
+		if (v2 ? strcmp(type, "cgroup2") != 0
+		       : strcmp(type, "cgroup") != 0 || !has_word(super, "memory"))
+			continue;
+		snprintf(mnt, mlen, "%s", m);
+		snprintf(root, rlen, "%s", r);
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
 static bool is_dir(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The directory of this process's cgroup 'cg' (a path in the hierarchy)
+ * under the mount 'mnt' of hierarchy path 'root'; the mount itself when
+ * the cgroup is not below the mount's root (another namespace). */
+static void cgroup_dir(const char *mnt, const char *root, const char *cg, char *dir, size_t len)
+{
+	size_t n = strlen(root);
+	if (!strcmp(root, "/"))
+		n = 0;
+	if (strncmp(cg, root, n) || (cg[n] && cg[n] != '/'))
+		cg = "";
+	else
+		cg += n;
+	snprintf(dir, len, "%s%s", mnt, strcmp(cg, "/") ? cg : "");
+	if (!is_dir(dir))
+		snprintf(dir, len, "%s", mnt);
 }
 
 /* The directory to make the cgroup in: under this process's own memory
@@ -962,38 +1007,33 @@ static bool is_dir(const char *path)
  * controller to its children. NULL, or why there is none. */
 static const char *memcg_parent(char *dir, size_t len, bool *v2)
 {
-	static const char v1root[] = "/sys/fs/cgroup/memory", v2root[] = "/sys/fs/cgroup";
-	char own[PATH_MAX] = "/", buf[4096];
-	if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0) {
+	char mnt[1024], root[1024], own[PATH_MAX] = "/", buf[4096];
+	if (cgroup_mount(false, mnt, sizeof(mnt), root, sizeof(root))) {
 		*v2 = false;
 		own_cgroup("memory", own, sizeof(own));
-		snprintf(dir, len, "%s%s", v1root, strcmp(own, "/") ? own : "");
-		if (!is_dir(dir))   /* a cgroup namespace or another mount */
-			snprintf(dir, len, "%s", v1root);
+		cgroup_dir(mnt, root, own, dir, len);
 		return NULL;
 	}
-	if (read_text("/sys/fs/cgroup/cgroup.controllers", buf, sizeof(buf)) < 0 ||
-	    !has_word(buf, "memory"))
-		return "no memory cgroup controller (neither cgroup v1 /sys/fs/cgroup/memory "
-		       "nor memory in /sys/fs/cgroup/cgroup.controllers)";
+	if (!cgroup_mount(true, mnt, sizeof(mnt), root, sizeof(root)))
+		return "no memory cgroup controller: neither a cgroup v1 hierarchy with "
+		       "memory nor cgroup2 is mounted";
+	snprintf(dir, len, "%s/cgroup.controllers", mnt);
+	if (read_text(dir, buf, sizeof(buf)) < 0 || !has_word(buf, "memory"))
+		return "no memory cgroup controller: not in cgroup2's cgroup.controllers "
+		       "(and no cgroup v1 hierarchy has it)";
 	*v2 = true;
 	own_cgroup(NULL, own, sizeof(own));
+	cgroup_dir(mnt, root, own, dir, len);
 	/* v2 lets only a cgroup whose parent enables the controller have it. */
 	for (;;) {
 		char ctl[PATH_MAX + 64];
-		snprintf(dir, len, "%s%s", v2root, strcmp(own, "/") ? own : "");
 		snprintf(ctl, sizeof(ctl), "%s/cgroup.subtree_control", dir);
 		if (read_text(ctl, buf, sizeof(buf)) == 0 && has_word(buf, "memory"))
 			return NULL;
-		char *slash = strrchr(own, '/');
-		if (!slash || slash == own) {
-			if (!strcmp(own, "/"))
-				return "the memory controller is not enabled in "
-				       "/sys/fs/cgroup/cgroup.subtree_control or below";
-			strcpy(own, "/");
-		} else {
-			*slash = 0;
-		}
+		if (strlen(dir) <= strlen(mnt))
+			return "the memory controller is not enabled in any cgroup2 "
+			       "cgroup.subtree_control from this process's cgroup up";
+		*strrchr(dir, '/') = 0;
 	}
 }
 
@@ -1010,7 +1050,12 @@ static int memcg_create(struct memcg *cg, size_t limit, char *why, size_t whylen
 	snprintf(cg->dir, sizeof(cg->dir), "%s/growmap-bench-%d-%u", parent, (int)getpid(),
 		 serial++);
 	if (mkdir(cg->dir, 0755) < 0) {
-		snprintf(why, whylen, "mkdir %.150s: %s", cg->dir, strerror(errno));
+		int err = errno;
+		if ((err == EACCES || err == EPERM || err == EROFS) && geteuid() != 0)
+			snprintf(why, whylen, "not root, and cannot make a cgroup in %.150s: %s",
+				 parent, strerror(err));
+		else
+			snprintf(why, whylen, "mkdir %.150s: %s", cg->dir, strerror(err));
 		return -1;
 	}
 	cg->limit = limit;
@@ -1066,7 +1111,52 @@ static void memcg_remove(const struct memcg *cg)
 		strerror(errno));
 }
 
+/* Whether a cgroup can be made here and a process moved into it, tried
+ * once before any run: the row is skipped, not failed, when not. */
+static bool memcg_usable(const struct params *p, char *why, size_t whylen)
+{
+	struct memcg cg;
+	if (memcg_create(&cg, p->memcg_limit, why, whylen) < 0)
+		return false;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int r = memcg_enter(&cg);
+		_exit(r < 0 ? -r : 0);
+	}
+	int status = 0;
+	if (pid > 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	bool ok = pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (!ok)
+		snprintf(why, whylen, "cannot move a process into %.150s: %s", cg.dir,
+			 pid < 0 ? strerror(errno) : WIFEXITED(status) ?
+			 strerror(WEXITSTATUS(status)) : "the trial process died");
+	memcg_remove(&cg);
+	return ok;
+}
+
 /* ---- running one (workload, contender) in a child ---- */
+
+/* Set by SIGINT, SIGTERM or SIGHUP in the parent: the run in progress
+ * stops (its child is killed and its cgroup removed), no other starts,
+ * and the benchmark ends by the same signal. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+static void catch_stop_signals(bool catch)
+{
+	struct sigaction sa = { .sa_handler = catch ? on_stop_signal : SIG_DFL };
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaction(stop_signals[i], &sa, NULL);
+}
 
 static bool write_all(int fd, const void *buf, size_t len)
 {
@@ -1080,10 +1170,13 @@ static bool write_all(int fd, const void *buf, size_t len)
 }
 
 /* Reads 'len' bytes before 'deadline' (now() seconds): 1 read, 0 end of
- * file or error (the child died), -1 the deadline passed. */
+ * file or error (the child died), -1 the deadline passed, -2 a stop
+ * signal came. */
 static int read_by(int fd, void *buf, size_t len, double deadline)
 {
 	for (size_t done = 0; done < len;) {
+		if (stop_signal)
+			return -2;
 		double left = deadline - now();
 		if (left <= 0)
 			return -1;
@@ -1107,6 +1200,7 @@ static int read_by(int fd, void *buf, size_t len, double deadline)
 static void child_main(const struct params *p, enum workload w, enum contender who,
 		       const struct memcg *cg, int out)
 {
+	catch_stop_signals(false);
 	struct run_ctx c = { .p = p, .who = who };
 	c.rep.disk_per_stored = NAN;
 	c.rep.rss_growth_kib = NAN;
@@ -1128,6 +1222,8 @@ static void death_reason(struct run_report *rep, int status, const struct params
 {
 	if (rep->timed_out) {
 		snprintf(rep->why, sizeof(rep->why), "timed out after %u s, killed", p->timeout_s);
+	} else if (stop_signal) {
+		snprintf(rep->why, sizeof(rep->why), "interrupted (signal %d)", (int)stop_signal);
 	} else if (cg && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
 		   memcg_oom_kills(cg) != 0) {   /* > 0, or -1: the kernel does not count */
 		snprintf(rep->why, sizeof(rep->why), "OOM-killed in a %zu MiB cgroup",
@@ -1186,7 +1282,7 @@ static struct run_report run_child(const struct params *p, enum workload w,
 	if (got != 1 || !WIFEXITED(status) || WEXITSTATUS(status)) {
 		rep.ok = -1;
 		rep.nlat = 0;
-		rep.timed_out = got < 0;
+		rep.timed_out = got == -1;
 		death_reason(&rep, status, p, cg);
 	}
 	if (rep.ok != 1) {
@@ -1492,16 +1588,6 @@ static void write_csv(FILE *f, const struct bench_result *results, size_t nres)
 
 /* ---- one workload: every contender, interleaved ---- */
 
-/* memcg: whether a cgroup can be made here at all, before any run. */
-static bool memcg_usable(const struct params *p, char *why, size_t whylen)
-{
-	struct memcg cg;
-	if (memcg_create(&cg, p->memcg_limit, why, whylen) < 0)
-		return false;
-	memcg_remove(&cg);
-	return true;
-}
-
 /* One run of one contender: in a fresh cgroup for memcg (so each run's
  * charges and OOM count are its own), else as it is. */
 static struct run_report run_one(const struct params *p, enum workload w, enum contender c,
@@ -1526,7 +1612,7 @@ static int run_reps(const struct params *p, enum workload w, struct tally *t)
 	bool tty = isatty(2);
 	for (unsigned r = 0; r < p->reps; r++) {
 		for (int c = 0; c < NCONTENDERS; c++) {
-			if (!p->enabled_c[c] || !applies(w, c) || t[c].gave_up)
+			if (!p->enabled_c[c] || !applies(w, c) || t[c].gave_up || stop_signal)
 				continue;
 			if (tty)
 				fprintf(stderr, "\r  %-10s rep %u/%u %-10s", workload_name[w],
@@ -1534,7 +1620,7 @@ static int run_reps(const struct params *p, enum workload w, struct tally *t)
 			uint64_t *lat;
 			long kib = 0;
 			struct run_report rep = run_one(p, w, c, &lat, &kib);
-			if (rep.ok < 0) {
+			if (rep.ok < 0 && !stop_signal) {
 				fprintf(stderr, "%s  FAILED: %s / %s: %s\n", tty ? "\n" : "",
 					workload_name[w], contender_name[c], rep.why);
 				failures++;
@@ -1802,9 +1888,16 @@ int main(int argc, char **argv)
 	       p.reps, p.dir);
 	fflush(stdout);      /* before the progress lines on stderr */
 
-	for (int w = 0; w < NWORKLOADS; w++)
+	catch_stop_signals(true);
+	for (int w = 0; w < NWORKLOADS && !stop_signal; w++)
 		if (p.enabled_w[w])
 			failures += run_row(&p, w, &rows[w], results, &nres, lats, &nlats);
+	if (stop_signal) {      /* the run in progress was stopped and cleaned up */
+		fprintf(stderr, "\ngrowmap-bench: interrupted by signal %d\n", (int)stop_signal);
+		catch_stop_signals(false);
+		raise(stop_signal);
+		return 128 + stop_signal;
+	}
 
 	if (out.csv) {
 		FILE *f = fopen(out.csv, "w");
