@@ -15,6 +15,11 @@
  *               growmap_set_size(final size) right after growmap_open and
  *               before any store (write workloads with a known final size)
  *   signal-own  the signal backend, likewise
+ *   uffd-sys    uffd, with io_uring_setup(2) refused by a seccomp filter in
+ *               the run's child: the library starts background writeback
+ *               with the sync_file_range(2) system call instead of through
+ *               io_uring (write workloads; against uffd it shows what
+ *               io_uring brings to writeback)
  *   K1          MAP_SHARED of a file pre-sized with ftruncate to the final size
  *   K2          MAP_SHARED over the whole reservation, a SIGBUS handler that
  *               extends the file (fallocate) in 1 MiB steps, exact size
@@ -39,12 +44,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <growmap.h>
 
@@ -55,10 +66,10 @@
 #define GIB ((size_t)1 << 30)
 #define MAX_REPS 1000u
 
-enum contender { C_UFFD, C_SIGNAL, C_UFFD_OWN, C_SIGNAL_OWN, C_K1, C_K2, C_PWRITE,
-		 NCONTENDERS };
+enum contender { C_UFFD, C_SIGNAL, C_UFFD_OWN, C_SIGNAL_OWN, C_UFFD_SYS, C_K1, C_K2,
+		 C_PWRITE, NCONTENDERS };
 static const char *const contender_name[NCONTENDERS] = {
-	"uffd", "signal", "uffd-own", "signal-own", "K1", "K2", "pwrite",
+	"uffd", "signal", "uffd-own", "signal-own", "uffd-sys", "K1", "K2", "pwrite",
 };
 
 enum workload { W_SEQFILL, W_SEQFILL_2G, W_SPARSE, W_READ_COLD, W_READ_WARM, W_READ_RW,
@@ -101,6 +112,8 @@ struct run_report {
 	uint64_t faults;       /* minor + major faults of the process, timed part */
 	double disk_per_stored;/* new files: allocated bytes / stored bytes; else NAN */
 	double rss_growth_kib; /* reserve-8t: peak RSS growth, KiB; else NAN */
+	bool wb_syscall;       /* writeback was started without io_uring */
+	uint64_t wb_passes;    /* background writeback passes (growmap) */
 	bool timed_out;        /* set by the parent: the run was killed */
 	uint64_t nlat;         /* latency samples that follow */
 };
@@ -163,7 +176,7 @@ static void *xrealloc(void *old, size_t size)
 static const char *backend_of(enum contender who)
 {
 	switch (who) {
-	case C_UFFD: case C_UFFD_OWN: return "uffd";
+	case C_UFFD: case C_UFFD_OWN: case C_UFFD_SYS: return "uffd";
 	case C_SIGNAL: case C_SIGNAL_OWN: return "signal";
 	default: return NULL;
 	}
@@ -191,9 +204,10 @@ static bool applies(enum workload w, enum contender who)
 		return who != C_K2 && who != C_PWRITE;
 	case W_RESERVE_8T:         /* a reservation is growmap's business */
 		return who == C_UFFD || who == C_SIGNAL;
-	default:                   /* sparse and reads: no final size to own,
-				      nothing for pwrite to write */
+	case W_SPARSE:             /* no final size to own, no pwrite */
 		return who != C_PWRITE && !owns_size(who);
+	default:                   /* reads: nothing to own, write or write back */
+		return who != C_PWRITE && !owns_size(who) && who != C_UFFD_SYS;
 	}
 }
 
@@ -208,6 +222,10 @@ struct mapping {
 	uint64_t signal_faults;/* set by map_close: faults served by a signal
 				  handler (signal backend, K2), which
 				  getrusage(2) does not count */
+	bool wb_syscall;       /* growmap started background writeback with
+				  sync_file_range(2): io_uring was refused */
+	uint64_t wb_passes;    /* set by map_close: growmap's writeback passes
+				  before close (write_batches) */
 };
 
 static int k2_fd = -1;
@@ -252,6 +270,8 @@ static int growmap_map_open(struct mapping *m, bool writable)
 	if (r < 0)
 		return r;
 	m->base = growmap_addr(m->gm);
+	m->wb_syscall = writable && strstr(growmap_backend_reason(m->gm),
+					   "writeback started with sync_file_range(2)");
 	/* The program owns its length: it says so before the first store, so
 	 * the library need not track the highest page stored into. */
 	if (owns_size(m->who) && (r = growmap_set_size(m->gm, m->final_size)) < 0) {
@@ -273,6 +293,7 @@ static int map_open(struct mapping *m, int fd, size_t len, off_t final_size, boo
 	case C_SIGNAL:
 	case C_UFFD_OWN:
 	case C_SIGNAL_OWN:
+	case C_UFFD_SYS:
 		return growmap_map_open(m, writable);
 	case C_K1:
 		if (writable && ftruncate(fd, final_size) < 0)
@@ -310,8 +331,11 @@ static int map_close(struct mapping *m)
 		 * kernel does not count as a page fault; the retried access
 		 * is counted. (A userfaultfd fault is one fault, counted.) */
 		struct growmap_stats st;
-		if (!strcmp(growmap_backend(m->gm), "signal") && growmap_stats(m->gm, &st) == 0)
-			m->signal_faults = st.faults;
+		if (growmap_stats(m->gm, &st) == 0) {
+			if (!strcmp(growmap_backend(m->gm), "signal"))
+				m->signal_faults = st.faults;
+			m->wb_passes = st.write_batches;
+		}
 		return growmap_close(m->gm);
 	}
 	if (m->who == C_K2)
@@ -550,6 +574,8 @@ static void timing_end(struct run_ctx *c, const struct mapping *m)
 {
 	c->rep.seconds = now() - c->t0;
 	c->rep.faults = process_faults() - c->faults0 + (m ? m->signal_faults : 0);
+	c->rep.wb_syscall = m && m->wb_syscall;
+	c->rep.wb_passes = m ? m->wb_passes : 0;
 }
 
 /* The run's verdict from its verification: 0, or -1 with why set. */
@@ -1196,6 +1222,37 @@ static int read_by(int fd, void *buf, size_t len, double deadline)
 	return 1;
 }
 
+/* uffd-sys: io_uring_setup(2) fails with ENOSYS in this process from now
+ * on, as on a kernel without io_uring (or under a container's seccomp
+ * profile). 0 or -errno. */
+static int refuse_io_uring(void)
+{
+#ifndef __NR_io_uring_setup
+#define __NR_io_uring_setup 425
+#endif
+#if defined(__x86_64__)
+#define BENCH_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define BENCH_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+	struct sock_filter filter[] = {
+#ifdef BENCH_AUDIT_ARCH   /* another ABI's system call numbers pass */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, BENCH_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+#endif
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -errno;
+	return 0;
+}
+
 /* The child: into the cgroup if any, run, report through the pipe. */
 static void child_main(const struct params *p, enum workload w, enum contender who,
 		       const struct memcg *cg, int out)
@@ -1204,11 +1261,18 @@ static void child_main(const struct params *p, enum workload w, enum contender w
 	struct run_ctx c = { .p = p, .who = who };
 	c.rep.disk_per_stored = NAN;
 	c.rep.rss_growth_kib = NAN;
-	int r = cg ? memcg_enter(cg) : 0;
-	if (r < 0) {
+	int r;
+	if (cg && (r = memcg_enter(cg)) < 0) {
 		fail(&c, "entering the memory cgroup", r);
+	} else if (who == C_UFFD_SYS && (r = refuse_io_uring()) < 0) {
+		fail(&c, "installing the seccomp filter that refuses io_uring", r);
 	} else {
 		run_workload(&c, w);
+		if (who == C_UFFD_SYS && c.rep.ok == 1 && !c.rep.wb_syscall) {
+			c.rep.ok = -1;
+			snprintf(c.rep.why, sizeof(c.rep.why),
+				 "io_uring was not refused: the library did not fall back");
+		}
 	}
 	if (!write_all(out, &c.rep, sizeof(c.rep)) ||
 	    (c.rep.nlat && !write_all(out, c.lat, c.rep.nlat * sizeof(uint64_t))))
@@ -1325,6 +1389,8 @@ struct tally {
 	double seconds[MAX_REPS], wb[MAX_REPS], fpp[MAX_REPS], disk[MAX_REPS],
 	       rss_growth[MAX_REPS];
 	uint64_t pages, bytes;
+	unsigned wb_syscall;        /* runs whose writeback did without io_uring */
+	double wb_passes[MAX_REPS]; /* growmap's background writeback passes */
 	long rss_kib;               /* largest peak RSS */
 	uint64_t *lat;              /* pooled latency samples */
 	size_t nlat;
@@ -1346,6 +1412,8 @@ static void tally_add(struct tally *t, const struct run_report *rep, uint64_t *l
 	t->rss_growth[i] = rep->rss_growth_kib;
 	t->pages = rep->pages;
 	t->bytes = rep->bytes;
+	t->wb_syscall += rep->wb_syscall;
+	t->wb_passes[i] = (double)rep->wb_passes;
 	if (kib > t->rss_kib)
 		t->rss_kib = kib;
 	if (rep->nlat) {
@@ -1501,6 +1569,30 @@ static void print_rss_growth(const struct bench_result *results, size_t nres,
 	}
 	if (any)
 		printf("\n");
+}
+
+/* The growmap contenders whose background writeback was started with
+ * sync_file_range(2) because io_uring was refused: uffd-sys by design;
+ * any other means this machine refuses io_uring, and uffd against
+ * uffd-sys then compares nothing. */
+static void print_wb_syscall(struct tally *t)
+{
+	const char *sep = "  writeback started with sync_file_range(2), io_uring refused:";
+	for (int c = 0; c < NCONTENDERS; c++) {
+		if (!t[c].wb_syscall)
+			continue;
+		printf("%s %s (%u of %u runs)", sep, contender_name[c], t[c].wb_syscall, t[c].n);
+		sep = ",";
+	}
+	if (*sep != ',')
+		return;
+	/* How often the path that differs between them ran at all (a pass
+	 * still running at close is not counted). */
+	printf("\n  background writeback passes completed before close, per run (median):");
+	for (int c = 0; c < NCONTENDERS; c++)
+		if (backend_of(c) && t[c].n)
+			printf(" %s %.0f", contender_name[c], median(t[c].wb_passes, t[c].n));
+	printf("\n");
 }
 
 /* Failed runs under the table (each was also reported as it happened),
@@ -1674,6 +1766,7 @@ static int run_row(const struct params *p, enum workload w, struct row *row,
 		print_result(&results[i]);
 	}
 	print_failures_and_na(p, w, t);
+	print_wb_syscall(t);
 	print_writeback(results, *nres, workload_name[w]);
 	print_rss_growth(results, *nres, workload_name[w]);
 	fflush(stdout);
@@ -1735,7 +1828,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: growmap-bench [options]\n"
-"  --quick              small sizes, 5 repetitions, no seqfill-2g: about a minute\n"
+"  --quick              small sizes, 5 repetitions, no seqfill-2g, no uffd-sys:\n"
+"                       about a minute\n"
 "  --size BYTES         file size for fill, read, rewrite and thread workloads\n"
 "                       (default 1G; --quick 32M)\n"
 "  --reserve BYTES      reservation of the sparse workload (default 4G; --quick 512M)\n"
@@ -1752,7 +1846,8 @@ static void usage(FILE *f)
 "  --workloads LIST     comma list of: seqfill,seqfill-2g,sparse,read-cold,read-warm,\n"
 "                       read-rw,rewrite,threads-1,threads-n,memcg,reserve-8t\n"
 "                       (default all; --quick all but seqfill-2g)\n"
-"  --contenders LIST    comma list of: uffd,signal,uffd-own,signal-own,K1,K2,pwrite\n"
+"  --contenders LIST    comma list of: uffd,signal,uffd-own,signal-own,uffd-sys,\n"
+"                       K1,K2,pwrite\n"
 "                       (default all)\n"
 "  --dir DIR            where the benchmark's files live (default $TMPDIR or /var/tmp)\n"
 "  --csv FILE           also write the results as CSV\n"
@@ -1780,7 +1875,7 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 		p->enabled_c[i] = true;
 	bool quick = false, size_set = false, reserve_set = false, sparse_set = false,
 	     rewrites_set = false, memcg_size_set = false, memcg_limit_set = false,
-	     timeout_set = false, workloads_set = false;
+	     timeout_set = false, workloads_set = false, contenders_set = false;
 
 	enum { O_QUICK = 1, O_SIZE, O_RESERVE, O_SPARSE, O_RUN, O_REWRITES, O_THREADS,
 	       O_MEMCG_SIZE, O_MEMCG_LIMIT, O_REPS, O_TIMEOUT, O_WORKLOADS, O_CONTENDERS,
@@ -1822,7 +1917,7 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 		case O_REPS: ok = parse_size(optarg, &v) && v >= 5 && v <= MAX_REPS; p->reps = (unsigned)v; break;
 		case O_TIMEOUT: ok = parse_size(optarg, &v) && v >= 1 && v <= 86400; p->timeout_s = (unsigned)v; timeout_set = true; break;
 		case O_WORKLOADS: ok = parse_list(optarg, workload_name, NWORKLOADS, p->enabled_w); workloads_set = true; break;
-		case O_CONTENDERS: ok = parse_list(optarg, contender_name, NCONTENDERS, p->enabled_c); break;
+		case O_CONTENDERS: ok = parse_list(optarg, contender_name, NCONTENDERS, p->enabled_c); contenders_set = true; break;
 		case O_DIR: p->dir = optarg; break;
 		case O_CSV: o->csv = optarg; break;
 		case O_PLOT: o->plot = optarg; break;
@@ -1856,6 +1951,10 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 			p->timeout_s = 60;
 		if (!workloads_set)     /* 2 GiB is not quick; asked for by name it runs */
 			p->enabled_w[W_SEQFILL_2G] = false;
+		/* At quick sizes hardly a background writeback pass runs, so
+		 * uffd-sys would measure nothing; named, it runs. */
+		if (!contenders_set)
+			p->enabled_c[C_UFFD_SYS] = false;
 	}
 	p->size -= p->size % PS;
 	p->reserve -= p->reserve % PS;
