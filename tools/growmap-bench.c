@@ -73,10 +73,11 @@ static const char *const contender_name[NCONTENDERS] = {
 };
 
 enum workload { W_SEQFILL, W_SEQFILL_2G, W_SPARSE, W_READ_COLD, W_READ_WARM, W_READ_RW,
-		W_REWRITE, W_THREADS1, W_THREADSN, W_MEMCG, W_RESERVE_8T, NWORKLOADS };
+		W_READ_RW_COLD, W_REWRITE, W_THREADS1, W_THREADSN, W_MEMCG, W_RESERVE_8T,
+		NWORKLOADS };
 static const char *const workload_name[NWORKLOADS] = {
-	"seqfill", "seqfill-2g", "sparse", "read-cold", "read-warm", "read-rw", "rewrite",
-	"threads-1", "threads-n", "memcg", "reserve-8t",
+	"seqfill", "seqfill-2g", "sparse", "read-cold", "read-warm", "read-rw", "read-rw-cold",
+	"rewrite", "threads-1", "threads-n", "memcg", "reserve-8t",
 };
 
 /* seqfill-2g's file, and reserve-8t's reservation and second store. */
@@ -901,6 +902,7 @@ static void run_workload(struct run_ctx *c, enum workload w)
 	case W_READ_COLD: run_read(c, true, false); break;
 	case W_READ_WARM: run_read(c, false, false); break;
 	case W_READ_RW: run_read(c, false, true); break;
+	case W_READ_RW_COLD: run_read(c, true, true); break;
 	case W_REWRITE: run_rewrite(c); break;
 	case W_THREADS1: run_fill(c, p->size, 1); break;
 	case W_THREADSN: run_fill(c, p->size, p->threads); break;
@@ -1501,6 +1503,7 @@ static void workload_title(const struct params *p, enum workload w, char *out, s
 	case W_READ_COLD: snprintf(out, len, "(c) read a %s file through the mapping, cold cache", sz); break;
 	case W_READ_WARM: snprintf(out, len, "(c) read a %s file through the mapping, warm cache", sz); break;
 	case W_READ_RW: snprintf(out, len, "(c) read a %s file through a writable mapping, warm cache", sz); break;
+	case W_READ_RW_COLD: snprintf(out, len, "(c) read a %s file through a writable mapping, cold cache", sz); break;
 	case W_REWRITE: snprintf(out, len, "(d) %zu random %s rewrites of a %s file, sync", p->rewrites, run, sz); break;
 	case W_THREADS1: snprintf(out, len, "(e) 1 thread filling a new %s file, sync+close", sz); break;
 	case W_THREADSN: snprintf(out, len, "(e) %u threads filling a new %s file, sync+close", p->threads, sz); break;
@@ -1627,23 +1630,45 @@ static const struct bench_result *find_result(const struct bench_result *results
 	return NULL;
 }
 
-/* One ratio column of the summary: a number, "failed" or "-". */
-static void print_ratio(const struct bench_result *r, bool vs_k1, bool failed)
+/* The summary's columns: how much faster 'a' is than 'b', their median
+ * times' ratio (b / a). */
+static const struct {
+	const char *head;
+	enum contender a, b;
+} summary_col[] = {
+	{ "uffd/K1", C_UFFD, C_K1 },
+	{ "signal/K1", C_SIGNAL, C_K1 },
+	{ "u-own/K1", C_UFFD_OWN, C_K1 },
+	{ "s-own/K1", C_SIGNAL_OWN, C_K1 },
+	{ "uffd/signal", C_UFFD, C_SIGNAL },
+	{ "u-own/s-own", C_UFFD_OWN, C_SIGNAL_OWN },
+	{ "uffd/u-sys", C_UFFD, C_UFFD_SYS },
+};
+
+/* One ratio of the summary: a number, "failed" when either had runs and
+ * none verified, or "-" when either did not run. */
+static void print_speedup(const struct row *row, const struct bench_result *results,
+			  size_t nres, enum workload w, enum contender a, enum contender b)
 {
-	double v = r ? (vs_k1 ? r->vs_k1 : r->vs_signal) : NAN;
-	if (!isnan(v))
-		printf(" %12.2f", v);
+	const struct bench_result *ra = find_result(results, nres, workload_name[w], a);
+	const struct bench_result *rb = find_result(results, nres, workload_name[w], b);
+	if (ra && rb)
+		printf(" %11.2f", rb->median_s / ra->median_s);
 	else
-		printf(" %12s", failed ? "failed" : "-");
+		printf(" %11s", row->failed[a] || row->failed[b] ? "failed" : "-");
 }
 
 /* The ratios BENCHMARKS.md quotes, all from this one run. */
 static void print_summary(const struct row *rows, const struct bench_result *results,
 			  size_t nres)
 {
-	printf("\nsummary: speed ratios of median times (K1 median / uffd median, ...; "
-	       "above 1: the first named is faster)\n");
-	printf("  %-12s %12s %12s %12s\n", "workload", "uffd/K1", "uffd-own/K1", "uffd/signal");
+	size_t ncol = sizeof(summary_col) / sizeof(summary_col[0]);
+	printf("\nsummary: speed ratios of median times (uffd/K1 = K1 median / uffd median, "
+	       "...;\n  above 1: the first named is faster; u-own, s-own, u-sys: uffd-own, "
+	       "signal-own, uffd-sys)\n  %-12s", "workload");
+	for (size_t i = 0; i < ncol; i++)
+		printf(" %11s", summary_col[i].head);
+	printf("\n");
 	for (int w = 0; w < NWORKLOADS; w++) {
 		const struct row *row = &rows[w];
 		if (!row->ran && !*row->skipped)
@@ -1653,11 +1678,8 @@ static void print_summary(const struct row *rows, const struct bench_result *res
 			printf(" skipped: %s\n", row->skipped);
 			continue;
 		}
-		const struct bench_result *u = find_result(results, nres, workload_name[w], C_UFFD);
-		const struct bench_result *o = find_result(results, nres, workload_name[w], C_UFFD_OWN);
-		print_ratio(u, true, row->failed[C_UFFD]);
-		print_ratio(o, true, row->failed[C_UFFD_OWN]);
-		print_ratio(u, false, row->failed[C_UFFD]);
+		for (size_t i = 0; i < ncol; i++)
+			print_speedup(row, results, nres, w, summary_col[i].a, summary_col[i].b);
 		printf("\n");
 	}
 }
@@ -1844,7 +1866,8 @@ static void usage(FILE *f)
 "  --timeout SECONDS    a run taking longer is killed and fails (default 600;\n"
 "                       --quick 60)\n"
 "  --workloads LIST     comma list of: seqfill,seqfill-2g,sparse,read-cold,read-warm,\n"
-"                       read-rw,rewrite,threads-1,threads-n,memcg,reserve-8t\n"
+"                       read-rw,read-rw-cold,rewrite,threads-1,threads-n,memcg,\n"
+"                       reserve-8t\n"
 "                       (default all; --quick all but seqfill-2g)\n"
 "  --contenders LIST    comma list of: uffd,signal,uffd-own,signal-own,uffd-sys,\n"
 "                       K1,K2,pwrite\n"
