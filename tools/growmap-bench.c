@@ -1298,8 +1298,10 @@ static void child_main(const struct params *p, enum workload w, enum contender w
 	struct run_ctx c = { .p = p, .who = who };
 	c.rep.disk_per_stored = NAN;
 	c.rep.rss_growth_kib = NAN;
-	if (p->prewarm)         /* before the cgroup: not charged to it */
+	if (p->prewarm) {       /* before the cgroup: not charged to it */
 		prewarm(prewarm_bytes(p, w));
+		reset_peak_rss();   /* the RSS column is the run's, not this */
+	}
 	int r;
 	if (cg && (r = memcg_enter(cg)) < 0) {
 		fail(&c, "entering the memory cgroup", r);
