@@ -67,6 +67,29 @@ static void registry_remove(struct growmap *gm)
 	pthread_mutex_unlock(&registry_lock);
 }
 
+/*
+ * Endings (SPEC 8a): exit() from any thread, and return from main, sync
+ * every writable mapping this process attached and has not closed, with
+ * its exact size, as growmap_close() would (the mappings stay: other
+ * threads may still be running). A child of fork() has none of its own.
+ * _exit(2) and fatal signals skip this; their stores are in the file
+ * anyway, only the size is not settled (growmap(7)).
+ */
+__attribute__((destructor)) static void sync_at_exit(void)
+{
+	pid_t self = getpid();
+	pthread_mutex_lock(&registry_lock);
+	for (struct growmap *g = registry_head; g; g = g->registry_next) {
+		if (!g->writable || g->owner != self)
+			continue;
+		int r = gm_writeback_sync(g, g->cfg.sync_on_close);
+		if (r < 0)
+			gm_log(&g->cfg, GM_LOG_ERROR, "at exit: sync of fd %d failed: %s",
+			       g->fd, strerror(-r));
+	}
+	pthread_mutex_unlock(&registry_lock);
+}
+
 /* Checks a handle passed to a public call: attached, and used by the
  * process that attached it (after fork() the child's copy is dead). */
 static int handle_check(const struct growmap *gm)
@@ -425,12 +448,13 @@ GROWMAP_EXPORT int growmap_close(struct growmap *gm)
 	int r = handle_check(gm);
 	if (r < 0)
 		return r;
-	if (gm->writable) {
-		if ((r = gm_writeback_sync(gm, gm->cfg.sync_on_close)) < 0)
-			return r;   /* still attached and intact: caller may retry */
-		gm_writeback_stop(gm);
-	}
+	if (gm->writable &&
+	    (r = gm_writeback_sync(gm, gm->cfg.sync_on_close)) < 0)
+		return r;   /* still attached and intact: caller may retry */
+	/* Out of the registry before the writeback thread stops, so that
+	 * sync_at_exit() never asks a stopped thread for a sync. */
 	registry_remove(gm);
+	gm_writeback_stop(gm);
 	destroy(gm);
 	return 0;
 }

@@ -285,6 +285,10 @@ int gm_writeback_sync(struct growmap *gm, bool datasync)
 {
 	struct gm_writeback *wb = gm->wb;
 	pthread_mutex_lock(&wb->lock);
+	if (!wb->thread_running || wb->stop) {   /* not started, or stopping */
+		pthread_mutex_unlock(&wb->lock);
+		return __atomic_load_n(&gm->sticky_error, __ATOMIC_ACQUIRE);
+	}
 	uint64_t mine = ++wb->requested;
 	if (datasync)
 		wb->want_datasync = true;
@@ -323,7 +327,9 @@ void gm_writeback_stop(struct growmap *gm)
 	wb_wake(wb);
 	pthread_mutex_unlock(&wb->lock);
 	pthread_join(wb->thread, NULL);
+	pthread_mutex_lock(&wb->lock);
 	wb->thread_running = false;
+	pthread_mutex_unlock(&wb->lock);
 }
 
 void gm_writeback_release(struct growmap *gm)

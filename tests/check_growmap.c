@@ -635,6 +635,77 @@ START_TEST(writeback_without_io_uring)
 }
 END_TEST
 
+/* SPEC 8a: a program that ends without growmap_close, by exit() from its
+ * main thread, by exit() from another thread, or by returning from main
+ * (which is exit()), leaves its file with the exact size: every page
+ * stored, the last one holding only a zero byte. _exit() skips that: the
+ * stores are in the file (they live in its page cache), but the size may
+ * be up to one growth window long. */
+enum { END_EXIT, END_EXIT_THREAD, END_UNDERSCORE_EXIT };
+static void *exit_from_thread(void *arg)
+{
+	(void)arg;
+	exit(0);
+}
+
+static void end_without_close(int how)
+{
+	int fd = new_file();
+	uint32_t seeds[48] = { 0 };
+	for (size_t pg = 0; pg < 40; pg += 3)
+		seeds[pg] = (uint32_t)pg + 7;
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct growmap *gm;
+		if (growmap_open(&gm, fd, 1 << 20, 0) < 0)
+			_exit(2);
+		unsigned char *p = growmap_addr(gm);
+		for (size_t pg = 0; pg < 40; pg++)
+			if (seeds[pg])
+				tu_fill_page(p + pg * PS, seeds[pg], pg);
+		p[44 * PS + 9] = 0;                  /* the highest page: a zero */
+		if (how == END_UNDERSCORE_EXIT)
+			_exit(0);
+		if (how == END_EXIT_THREAD) {
+			pthread_t t;
+			pthread_create(&t, NULL, exit_from_thread, NULL);
+			pthread_join(t, NULL);       /* never returns */
+		}
+		exit(0);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+	off_t size = tu_file_size(fd);
+	if (how == END_UNDERSCORE_EXIT) {
+		ck_assert_int_ge(size, 45 * PS);
+		ck_assert_int_le(size, 64 << 20);
+	} else {
+		ck_assert_int_eq(size, 45 * PS);
+	}
+	long long bad = tu_verify_file(fd, seeds, 48, size);
+	ck_assert_msg(bad < 0, "file differs at offset %lld", bad);
+	close(fd);
+}
+
+START_TEST(exit_without_close_settles_size)
+{
+	end_without_close(END_EXIT);
+}
+END_TEST
+
+START_TEST(exit_from_another_thread_settles_size)
+{
+	end_without_close(END_EXIT_THREAD);
+}
+END_TEST
+
+START_TEST(underscore_exit_keeps_stores)
+{
+	end_without_close(END_UNDERSCORE_EXIT);
+}
+END_TEST
+
 /* SPEC 13: after fork() the child has nothing mapped at the range
  * (touching it is SIGSEGV), its inherited handle answers -EPERM, and the
  * parent's mapping and file are unaffected. */
@@ -1171,6 +1242,9 @@ static Suite *growmap_suite(void)
 		CASE(writer_lock_holds_across_exec_of_shared_descriptor),
 		CASE(unreservable_store_kills_even_with_sigbus_ignored),
 		CASE(writeback_without_io_uring),
+		CASE(exit_without_close_settles_size),
+		CASE(exit_from_another_thread_settles_size),
+		CASE(underscore_exit_keeps_stores),
 		CASE(fork_child_gets_no_mapping),
 		CASE(signal_handlers_left_alone_or_chained),
 		CASE(zero_store_beyond_eof),
