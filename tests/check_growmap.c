@@ -531,6 +531,55 @@ START_TEST(second_writable_attach_is_ebusy)
 }
 END_TEST
 
+/* SPEC 12: the one-writer lock goes with the writer. A writer that has
+ * stored and is killed (its writeback thread holding an io_uring, whose
+ * teardown outlives the process) leaves the file free for the next
+ * writable attach the moment waitpid() returns: 100 trials, no -EBUSY. */
+START_TEST(writer_killed_lock_free_at_waitpid)
+{
+	int fd = new_file();
+	int busy = 0;
+	for (int trial = 0; trial < 100; trial++) {
+		int ready[2];
+		ck_assert_int_eq(pipe(ready), 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			/* Writeback passes in flight all the time. */
+			setenv("GROWMAP_WRITEBACK_INTERVAL_MS", "1", 1);
+			struct growmap *g;
+			if (growmap_open(&g, fd, 1 << 20, 0) < 0)
+				_exit(2);
+			for (size_t pg = 0; pg < 200; pg += 2)
+				((char *)growmap_addr(g))[pg * PS] = 2;
+			((char *)growmap_addr(g))[(size_t)trial * PS + 1] = 1;
+			if (write(ready[1], "r", 1) != 1)
+				_exit(3);
+			pause();
+			_exit(4);
+		}
+		close(ready[1]);
+		char c;
+		ck_assert_int_eq(read(ready[0], &c, 1), 1);
+		close(ready[0]);
+		ck_assert_int_eq(kill(pid, SIGKILL), 0);
+		int status;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		struct growmap *gm;
+		int r = growmap_open(&gm, fd, 1 << 20, 0);
+		if (r == -EBUSY) {
+			busy++;
+			continue;
+		}
+		ck_assert_int_eq(r, 0);
+		ck_assert_int_eq(((char *)growmap_addr(gm))[(size_t)trial * PS + 1], 1);
+		ck_assert_int_eq(growmap_close(gm), 0);
+	}
+	ck_assert_msg(busy == 0, "%d of 100 attaches right after waitpid got -EBUSY", busy);
+	close(fd);
+}
+END_TEST
+
 /* SPEC 12 through a shared descriptor: a program exec'ed with a copy of
  * the writer's own descriptor (same open file description) still gets
  * -EBUSY: the lock lives on growmap's private open of the file. */
@@ -1245,6 +1294,7 @@ static Suite *growmap_suite(void)
 		CASE(rlimit_fsize_store_sigbus_then_sync_efbig),
 		CASE(stores_reserved_at_touch_survive_a_lower_rlimit),
 		CASE(second_writable_attach_is_ebusy),
+		CASE(writer_killed_lock_free_at_waitpid),
 		CASE(writer_lock_holds_across_exec_of_shared_descriptor),
 		CASE(unreservable_store_kills_even_with_sigbus_ignored),
 		CASE(writeback_without_io_uring),
