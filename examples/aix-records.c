@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * aix-records: an AIX-style record file, written the way AIX programs
  * write them: the file is attached with shmat(fd, 0, SHM_MAP), records

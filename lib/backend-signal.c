@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The signal backend: the classic PROT_NONE + SIGSEGV pager, for kernels
  * or processes without userfaultfd, and the baseline the userfaultfd

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Configuration: compiled-in defaults, overridden by the config file,
  * overridden by environment variables, overridden by the per-call options

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal structures shared by the region bookkeeping (growmap.c), the
  * backends (backend-*.c), writeback (writeback.c) and configuration.

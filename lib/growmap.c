@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Public API and handle bookkeeping: argument checks, the registry of
  * live handles, the one-writer rule, and building and tearing down a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * growmap: extend-on-write memory-mapped files for Linux.
  *

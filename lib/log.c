@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Logging: one line per message on stderr, "growmap: <message>", written
  * with a single write(2) so that lines of concurrent threads never

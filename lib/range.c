@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The reserved address range: where it goes, its guard page, and giving
  * it back. A range is reserved PROT_NONE; the backend and grow.c decide

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The AIX layer: shmat(2) and shmdt(2) with AIX's SHM_MAP on top of
  * growmap, and the fsync(2) and close(2) entry points that keep a ported

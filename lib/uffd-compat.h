@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * userfaultfd and pagemap definitions newer than the kernel headers of
  * Debian 12 (Linux 6.1). Support is always detected at run time from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Writeback: the pages are the file's own page cache, so the kernel
  * writes them back; this thread only bounds how much is at risk and

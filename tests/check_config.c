@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Configuration tests: gm_config_load() and gm_log() called directly
  * (this program is linked with lib/config.c, not the library). Every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What survives when the writer dies, and what memory a large store needs.
  * Compiled once per backend (TEST_BACKEND).

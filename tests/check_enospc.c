@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Out of disk space on a real small filesystem (SPEC 5): a tmpfs mounted
  * with size= in a private mount namespace of the test process. Needs

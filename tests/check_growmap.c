@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * growmap behaviour tests, compiled once per backend (TEST_BACKEND).
  * Check runs every case in its own child process with a timeout. Files

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests of the AIX layer (<growmap/shm.h>), compiled once per backend
  * (TEST_BACKEND). Every case runs in its own child process; files are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unprivileged use (SPEC "Runs unprivileged"): a child drops to uid/gid
  * 65534 and attaches with GROWMAP_BACKEND=auto. It must get a working

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Built by 'make installcheck' against the installed headers, library and
  * pkg-config file: proof that what 'make install' ships works, including
  * <growmap/shm.h> used the way a ported AIX program uses it. */

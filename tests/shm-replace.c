@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Compiled the way a ported AIX program is: system headers first, then
  * GROWMAP_SHM_REPLACE and <growmap/shm.h>, then the plain names. What

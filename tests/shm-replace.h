@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shmat, shmdt, fsync and close as a ported AIX program calls them:
  * compiled with GROWMAP_SHM_REPLACE (shm-replace.c). */
 #ifndef GROWMAP_SHM_REPLACE_TEST_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by growmap's Check suites. */
 #ifndef GROWMAP_TESTUTIL_H
 #define GROWMAP_TESTUTIL_H

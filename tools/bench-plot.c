@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * growmap-bench plot output: writes data files and one gnuplot script into
  * a directory and runs gnuplot on it. See bench_plot() in bench.h.

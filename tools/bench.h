@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared between growmap-bench's measuring core and its plot output. */
 #ifndef GROWMAP_BENCH_H
 #define GROWMAP_BENCH_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * growmap-bench: the one instrument for growmap's speed claims.
  *

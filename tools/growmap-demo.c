@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * growmap-demo: attach a new file, store through the mapping at scattered
  * offsets and in one sequential run, sync, and show what reached the file

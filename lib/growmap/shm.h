@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * growmap's AIX layer: shmat(2) and shmdt(2) with AIX's SHM_MAP.
  *
