@@ -79,6 +79,7 @@ GROWMAP_EXPORT int growmap_sync(struct growmap *gm);
  * disk reserved beyond the final size. If the sync fails (including a
  * sticky error not yet cleared) the error is returned and the mapping
  * stays attached and intact; the caller may fix the cause and retry.
+ * After success the handle is invalid, like freed memory.
  * Returns 0 or a negative errno; -EBADF for a handle that is not attached.
  */
 GROWMAP_EXPORT int growmap_close(struct growmap *gm);
