@@ -246,14 +246,21 @@ static void *service_main(void *arg)
 		{ .fd = ub->uffd, .events = POLLIN },
 		{ .fd = ub->stop_fd, .events = POLLIN },
 	};
-	bool spin = false;
+	bool spin = false, poll_failed = false;
 	for (;;) {
 		ssize_t n = spin ? spin_read(ub, msgs, sizeof(msgs)) : -1;
 		if (n < 0) {
 			if (poll(pfd, 2, -1) < 0) {
-				if (errno == EINTR)
-					continue;
-				break;
+				/* Never leave: a fault nobody serves hangs its
+				 * thread for good. ENOMEM passes; say so once. */
+				if (errno != EINTR && !poll_failed) {
+					gm_log(&gm->cfg, GM_LOG_ERROR, "uffd: poll: %s; "
+					       "retrying", strerror(errno));
+					poll_failed = true;
+				}
+				if (errno != EINTR)
+					usleep(1000);
+				continue;
 			}
 			if (pfd[1].revents)
 				break;

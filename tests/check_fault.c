@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Failure paths, made to happen on demand (failshim.c): each ends in a
+ * sticky error with nothing lost, or is survived, and none hangs.
+ * Compiled once per backend (TEST_BACKEND).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "failshim.h"
+#include "testutil.h"
+
+static char path[PATH_MAX];
+
+static void setup(void)
+{
+	tu_select_backend();
+	tu_install_catchers();
+	alarm(20);              /* a hang ends the case, not the suite */
+}
+
+/* SPEC 6 and 8: fdatasync failing with EIO (as after a device error) is
+ * returned by that sync, by every later one and by close, which leaves
+ * the mapping attached with every byte; once acknowledged, close works
+ * and the file holds everything (the page cache was never lost here). */
+START_TEST(fdatasync_error_is_sticky_and_close_keeps_mapping)
+{
+	int fd = tu_tmpfile(path);
+	struct growmap *gm;
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	unsigned char *p = growmap_addr(gm);
+	uint32_t seeds[40] = { 0 };
+	for (size_t pg = 0; pg < 40; pg += 3) {
+		seeds[pg] = (uint32_t)pg + 11;
+		tu_fill_page(p + pg * PS, seeds[pg], pg);
+	}
+	failshim_fdatasync(EIO, 1);
+	ck_assert_int_eq(growmap_sync(gm), -EIO);
+	ck_assert_int_eq(failshim_delivered(), 1);
+	ck_assert_int_eq(growmap_sync(gm), -EIO);       /* sticky */
+	ck_assert_int_eq(growmap_close(gm), -EIO);      /* still attached */
+	ck_assert_ptr_eq(growmap_addr(gm), p);
+	unsigned char page[PS];
+	for (size_t pg = 0; pg < 40; pg++) {
+		if (!seeds[pg])
+			continue;
+		tu_fill_page(page, seeds[pg], pg);
+		ck_assert_int_eq(memcmp(p + pg * PS, page, PS), 0);
+	}
+	struct growmap_stats st;
+	ck_assert_int_eq(growmap_stats(gm, &st), 0);
+	ck_assert_uint_ge(st.writeback_errors, 1);
+	ck_assert_int_eq(growmap_clear_error(gm), -EIO);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	long long bad = tu_verify_file(fd, seeds, 40, 40 * PS);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+/* The uffd fault-service thread's poll() failing (ENOMEM) must not leave
+ * the next fault unserved forever: the store below completes. */
+START_TEST(service_poll_error_does_not_hang_faults)
+{
+	int fd = tu_tmpfile(path);
+	struct growmap *gm;
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	unsigned char *p = growmap_addr(gm);
+	p[0] = 1;
+	usleep(200000);          /* past the thread's spin: it polls now */
+	failshim_poll(2, ENOMEM, 3);
+	p[100 * PS] = 2;         /* wakes the thread from the poll it was in */
+	usleep(200000);          /* its next polls fail */
+	ck_assert_int_ge(failshim_delivered(), 1);
+	p[200 * PS] = 3;         /* a fault after the failures is served */
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 201 * PS);
+	unsigned char c;
+	ck_assert_int_eq(pread(fd, &c, 1, 100 * PS), 1);
+	ck_assert_int_eq(c, 2);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+int main(void)
+{
+	tu_require_backend();
+	Suite *s = suite_create("fault-" TEST_BACKEND);
+	TCase *tc = tcase_create("fault");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, fdatasync_error_is_sticky_and_close_keeps_mapping);
+	if (strcmp(TEST_BACKEND, "uffd") == 0)
+		tcase_add_test(tc, service_poll_error_does_not_hang_faults);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "failshim.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <unistd.h>
+
+static int fdatasync_err, fdatasync_left;
+static int poll_err, poll_left;
+static unsigned poll_nfds;
+static int delivered;
+
+void failshim_fdatasync(int err, int count)
+{
+	__atomic_store_n(&fdatasync_err, err, __ATOMIC_RELAXED);
+	__atomic_store_n(&fdatasync_left, count, __ATOMIC_RELEASE);
+}
+
+void failshim_poll(unsigned nfds, int err, int count)
+{
+	__atomic_store_n(&poll_nfds, nfds, __ATOMIC_RELAXED);
+	__atomic_store_n(&poll_err, err, __ATOMIC_RELAXED);
+	__atomic_store_n(&poll_left, count, __ATOMIC_RELEASE);
+}
+
+int failshim_delivered(void)
+{
+	return __atomic_load_n(&delivered, __ATOMIC_ACQUIRE);
+}
+
+/* Takes one armed failure, if any is left: its errno, else 0. */
+static int take(int *left, const int *err)
+{
+	int n = __atomic_load_n(left, __ATOMIC_ACQUIRE);
+	while (n > 0)
+		if (__atomic_compare_exchange_n(left, &n, n - 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			__atomic_add_fetch(&delivered, 1, __ATOMIC_ACQ_REL);
+			return __atomic_load_n(err, __ATOMIC_RELAXED);
+		}
+	return 0;
+}
+
+int fdatasync(int fd)
+{
+	static int (*real)(int);
+	if (!real)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	int err = take(&fdatasync_left, &fdatasync_err);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return real(fd);
+}
+
+int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	static int (*real)(struct pollfd *, nfds_t, int);
+	if (!real)
+		real = (int (*)(struct pollfd *, nfds_t, int))dlsym(RTLD_NEXT, "poll");
+	if (nfds == __atomic_load_n(&poll_nfds, __ATOMIC_RELAXED)) {
+		int err = take(&poll_left, &poll_err);
+		if (err) {
+			errno = err;
+			return -1;
+		}
+	}
+	return real(fds, nfds, timeout);
+}
