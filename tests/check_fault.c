@@ -92,6 +92,58 @@ START_TEST(service_poll_error_does_not_hang_faults)
 }
 END_TEST
 
+/* SPEC 5: a store whose disk reservation fails (fallocate: EIO here,
+ * twice, since a failed window is retried as one page) gets SIGBUS at the
+ * store, the mapping stays usable, the error is sticky, and everything
+ * stored before is in the file. */
+START_TEST(fallocate_error_sigbus_at_store_then_sticky)
+{
+	int fd = tu_tmpfile(path);
+	struct growmap *gm;
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	unsigned char *p = growmap_addr(gm);
+	uint32_t seeds[64] = { [2] = 5 };
+	tu_fill_page(p + 2 * PS, 5, 2);
+	failshim_fallocate(EIO, 2);
+	struct tu_access a = { .p = p + 40 * PS, .value = 9 };
+	void *addr;
+	ck_assert_int_eq(tu_catch_signal(tu_store, &a, &addr, NULL), SIGBUS);
+	ck_assert_ptr_eq(addr, p + 40 * PS);
+	tu_fill_page(p + 3 * PS, 6, 3);                  /* still usable */
+	seeds[3] = 6;
+	ck_assert_int_eq(growmap_sync(gm), -EIO);
+	ck_assert_int_eq(growmap_sync(gm), -EIO);
+	ck_assert_int_eq(growmap_clear_error(gm), -EIO);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	long long bad = tu_verify_file(fd, seeds, 64, 4 * PS);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+/* The signal backend answers a load beyond the end with mprotect(2);
+ * when that fails, the loading thread gets SIGBUS and the error is
+ * sticky, instead of faulting forever. */
+START_TEST(mprotect_error_on_load_sigbus_then_sticky)
+{
+	int fd = tu_tmpfile(path);
+	struct growmap *gm;
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	unsigned char *p = growmap_addr(gm);
+	failshim_mprotect(ENOMEM, 1);
+	struct tu_access a = { .p = p + 30 * PS };
+	ck_assert_int_eq(tu_catch_signal(tu_load, &a, NULL, NULL), SIGBUS);
+	ck_assert_int_eq(tu_catch_signal(tu_load, &a, NULL, NULL), 0);  /* works again */
+	ck_assert_int_eq(growmap_sync(gm), -ENOMEM);
+	ck_assert_int_eq(growmap_clear_error(gm), -ENOMEM);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 0);           /* loads grow nothing */
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_backend();
@@ -100,8 +152,11 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, fdatasync_error_is_sticky_and_close_keeps_mapping);
+	tcase_add_test(tc, fallocate_error_sigbus_at_store_then_sticky);
 	if (strcmp(TEST_BACKEND, "uffd") == 0)
 		tcase_add_test(tc, service_poll_error_does_not_hang_faults);
+	else
+		tcase_add_test(tc, mprotect_error_on_load_sigbus_then_sticky);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

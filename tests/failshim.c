@@ -6,12 +6,28 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static int fdatasync_err, fdatasync_left;
 static int poll_err, poll_left;
 static unsigned poll_nfds;
+static int fallocate_err, fallocate_left;
+static int mprotect_err, mprotect_left;
 static int delivered;
+
+void failshim_fallocate(int err, int count)
+{
+	__atomic_store_n(&fallocate_err, err, __ATOMIC_RELAXED);
+	__atomic_store_n(&fallocate_left, count, __ATOMIC_RELEASE);
+}
+
+void failshim_mprotect(int err, int count)
+{
+	__atomic_store_n(&mprotect_err, err, __ATOMIC_RELAXED);
+	__atomic_store_n(&mprotect_left, count, __ATOMIC_RELEASE);
+}
 
 void failshim_fdatasync(int err, int count)
 {
@@ -70,4 +86,30 @@ int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 		}
 	}
 	return real(fds, nfds, timeout);
+}
+
+int fallocate(int fd, int mode, off_t offset, off_t len)
+{
+	static int (*real)(int, int, off_t, off_t);
+	if (!real)
+		real = (int (*)(int, int, off_t, off_t))dlsym(RTLD_NEXT, "fallocate");
+	int err = take(&fallocate_left, &fallocate_err);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return real(fd, mode, offset, len);
+}
+
+int mprotect(void *addr, size_t len, int prot)
+{
+	static int (*real)(void *, size_t, int);
+	if (!real)
+		real = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "mprotect");
+	int err = take(&mprotect_left, &mprotect_err);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return real(addr, len, prot);
 }

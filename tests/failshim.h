@@ -2,7 +2,8 @@
 /*
  * Failures on demand, for tests of the library's failure paths. The test
  * program links failshim.c, whose fdatasync() and poll() take the place
- * of the C library's for every caller in the process, libgrowmap
+ * (and fallocate() and mprotect()) take the place of the C library's for
+ * every caller in the process, libgrowmap
  * included (an executable's definitions come first in symbol lookup).
  * Each passes the call on to the real function unless a failure is armed.
  */
@@ -15,6 +16,12 @@ void failshim_fdatasync(int err, int count);
 /* The next 'count' poll() calls on exactly 'nfds' descriptors fail with
  * 'err' (the uffd service thread polls two, the writeback thread one). */
 void failshim_poll(unsigned nfds, int err, int count);
+
+/* The next 'count' fallocate() calls fail with 'err'. */
+void failshim_fallocate(int err, int count);
+
+/* The next 'count' mprotect() calls fail with 'err'. */
+void failshim_mprotect(int err, int count);
 
 /* How many armed failures have been delivered so far. */
 int failshim_delivered(void);
