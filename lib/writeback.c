@@ -82,27 +82,53 @@ static void wb_count(struct growmap *gm, int64_t dirty)
 }
 
 /* Starts writeback of every dirty page of the file, without waiting. */
-static void wb_start_writeback(struct growmap *gm)
+/*
+ * sync_file_range(SYNC_FILE_RANGE_WRITE) of the whole file through the
+ * ring: the operation's result, or 1 when the ring itself failed (submit
+ * or wait), in which case the ring is given up for good, with nothing of
+ * it left in flight, and the caller uses the system call.
+ */
+static int wb_ring_sync_range(struct growmap *gm)
 {
 	struct io_uring *ring = gm->wb->ring;
-	int64_t dirty = dirty_pages(gm);
-	if (dirty == 0)
-		return;     /* nothing to write: no request */
-	int r;
-	struct io_uring_sqe *sqe = ring ? io_uring_get_sqe(ring) : NULL;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	int r = -EBUSY;
 	if (sqe) {   /* the ring is idle between passes, so an entry is free */
-		struct io_uring_cqe *cqe;
 		io_uring_prep_sync_file_range(sqe, gm->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 		do
 			r = io_uring_submit_and_wait(ring, 1);
 		while (r == -EINTR);
-		if (r >= 0 && (r = io_uring_wait_cqe(ring, &cqe)) == 0) {
-			r = cqe->res;
-			io_uring_cqe_seen(ring, cqe);
+		if (r == 1) {
+			struct io_uring_cqe *cqe;
+			do
+				r = io_uring_wait_cqe(ring, &cqe);
+			while (r == -EINTR);
+			if (r == 0) {
+				r = cqe->res;
+				io_uring_cqe_seen(ring, cqe);
+				return r;
+			}
+		} else if (r >= 0) {
+			r = -EIO;   /* nothing submitted */
 		}
-	} else {
-		r = sync_file_range(gm->fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 ? -errno : 0;
 	}
+	gm_log(&gm->cfg, GM_LOG_WARN, "io_uring failed (%s): writeback is started "
+	       "with sync_file_range(2) from now on", strerror(-r));
+	io_uring_queue_exit(ring);   /* waits for what is still in flight */
+	free(ring);
+	gm->wb->ring = NULL;
+	return 1;
+}
+
+/* Starts writeback of every dirty page of the file, without waiting. */
+static void wb_start_writeback(struct growmap *gm)
+{
+	int64_t dirty = dirty_pages(gm);
+	if (dirty == 0)
+		return;     /* nothing to write: no request */
+	int r = gm->wb->ring ? wb_ring_sync_range(gm) : 1;
+	if (r == 1)
+		r = sync_file_range(gm->fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0 ? -errno : 0;
 	if (r < 0) {
 		gm_record_error(gm, r);
 		return;

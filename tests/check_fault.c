@@ -13,7 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include "failshim.h"
 #include "testutil.h"
@@ -144,6 +150,69 @@ START_TEST(mprotect_error_on_load_sigbus_then_sticky)
 }
 END_TEST
 
+/* io_uring failing once the ring is up (here: io_uring_enter refused to
+ * every thread by a seccomp filter, as a sandbox applied late would):
+ * writeback falls back to the system call for good, nothing is lost and
+ * no error is reported, since no write failed. In a child: the filter
+ * cannot be taken back. */
+static int refuse_io_uring_enter_all_threads(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 426 /* io_uring_enter */, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EIO & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
+			    &prog);
+}
+
+START_TEST(io_uring_failing_after_setup_falls_back)
+{
+	int fd = tu_tmpfile(path);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("GROWMAP_WRITEBACK_INTERVAL_MS", "20", 1);
+		struct growmap *gm;
+		if (growmap_open(&gm, fd, 1 << 20, 0) < 0)
+			_exit(10);
+		if (!strstr(growmap_backend_reason(gm), TEST_BACKEND))
+			_exit(11);
+		if (refuse_io_uring_enter_all_threads() < 0)
+			_exit(12);
+		unsigned char *p = growmap_addr(gm);
+		for (size_t pg = 0; pg < 64; pg += 2)
+			tu_fill_page(p + pg * PS, (uint32_t)pg + 1, pg);
+		long long dirty = tu_dirty_pages(fd);
+		for (int i = 0; i < 300 && dirty > 0; i++) {
+			usleep(10000);
+			dirty = tu_dirty_pages(fd);
+		}
+		if (dirty > 0)
+			_exit(13);          /* background writeback stopped */
+		if (growmap_sync(gm) != 0)
+			_exit(14);          /* a ring failure is no write error */
+		if (growmap_close(gm) != 0)
+			_exit(15);
+		_exit(0);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child check %d failed",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	uint32_t seeds[64] = { 0 };
+	for (size_t pg = 0; pg < 64; pg += 2)
+		seeds[pg] = (uint32_t)pg + 1;
+	long long bad = tu_verify_file(fd, seeds, 64, 63 * PS);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_backend();
@@ -153,6 +222,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, fdatasync_error_is_sticky_and_close_keeps_mapping);
 	tcase_add_test(tc, fallocate_error_sigbus_at_store_then_sticky);
+	tcase_add_test(tc, io_uring_failing_after_setup_falls_back);
 	if (strcmp(TEST_BACKEND, "uffd") == 0)
 		tcase_add_test(tc, service_poll_error_does_not_hang_faults);
 	else
