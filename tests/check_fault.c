@@ -13,13 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stddef.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 
 #include "failshim.h"
 #include "testutil.h"
@@ -155,21 +150,6 @@ END_TEST
  * writeback falls back to the system call for good, nothing is lost and
  * no error is reported, since no write failed. In a child: the filter
  * cannot be taken back. */
-static int refuse_io_uring_enter_all_threads(void)
-{
-	struct sock_filter filter[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 426 /* io_uring_enter */, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EIO & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return -1;
-	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
-			    &prog);
-}
-
 START_TEST(io_uring_failing_after_setup_falls_back)
 {
 	int fd = tu_tmpfile(path);
@@ -181,7 +161,7 @@ START_TEST(io_uring_failing_after_setup_falls_back)
 			_exit(10);
 		if (!strstr(growmap_backend_reason(gm), TEST_BACKEND))
 			_exit(11);
-		if (refuse_io_uring_enter_all_threads() < 0)
+		if (tu_refuse_syscall(426 /* io_uring_enter */, EIO, true) < 0)
 			_exit(12);
 		unsigned char *p = growmap_addr(gm);
 		for (size_t pg = 0; pg < 64; pg += 2)

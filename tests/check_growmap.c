@@ -14,11 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -636,26 +633,12 @@ END_TEST
  * kernel.io_uring_disabled), writeback is started with the system call and the
  * reason says so; nothing else changes. A child refuses io_uring_setup to
  * itself with a seccomp filter, as such a profile would. */
-static int refuse_io_uring(void)
-{
-	struct sock_filter filter[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 425 /* io_uring_setup */, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return -1;
-	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
-}
-
 START_TEST(writeback_without_io_uring)
 {
 	int fd = new_file();
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (refuse_io_uring() < 0)
+		if (tu_refuse_syscall(425 /* io_uring_setup */, ENOSYS, false) < 0)
 			_exit(10);
 		struct growmap *gm;
 		if (growmap_open(&gm, fd, 1 << 20, 0) < 0)
