@@ -54,6 +54,7 @@ struct uffd_backend {
 	pthread_t thread;
 	bool thread_running;
 	bool wp;                   /* write-protect mode registered */
+	bool thread_id;            /* fault messages carry the thread id */
 	char *page_buf;            /* one page, for loads */
 };
 
@@ -195,7 +196,7 @@ static void answer_load(struct growmap *gm, size_t page)
 
 /* A store into placeholder: grow, or make the thread's store raise
  * SIGBUS when the disk cannot back it. */
-static void answer_store(struct growmap *gm, size_t page)
+static void answer_store(struct growmap *gm, size_t page, pid_t tid)
 {
 	struct uffd_backend *ub = gm->backend;
 	size_t ps = gm->page_size;
@@ -213,9 +214,14 @@ static void answer_store(struct growmap *gm, size_t page)
 	/* The file's page beyond its end: the kernel raises SIGBUS at the
 	 * store. Below the end (a hole), the file system's own page_mkwrite
 	 * fails the same way on a full disk. */
-	if (gm_map_file_pages(gm, page, 1, PROT_READ | PROT_WRITE) == 0 &&
-	    page + 1 > gm->grow.mapped_end)
-		gm->grow.mapped_end = page + 1;
+	if (gm_map_file_pages(gm, page, 1, PROT_READ | PROT_WRITE) == 0) {
+		if (page + 1 > gm->grow.mapped_end)
+			gm->grow.mapped_end = page + 1;
+	} else if (tid > 0) {
+		/* Even that failed: signal the faulting thread itself, else
+		 * it would fault here again and again. */
+		syscall(SYS_tgkill, getpid(), tid, SIGBUS);
+	}
 	wake_range(ub, gm->base + page * ps, ps);
 }
 
@@ -231,7 +237,7 @@ static void serve_fault(struct growmap *gm, const struct uffd_msg *msg)
 	gm_stat_add(gm, faults, 1);
 	gm_grow_lock(gm);
 	if (store)
-		answer_store(gm, page);
+		answer_store(gm, page, ub->thread_id ? (pid_t)msg->arg.pagefault.feat.ptid : 0);
 	else
 		answer_load(gm, page);
 	gm_grow_unlock(gm);
@@ -295,11 +301,21 @@ static int uffd_setup(struct growmap *gm, struct uffd_backend *ub)
 	ub->uffd = probe;
 	/* Missing-page faults are all the backend needs; write-protect is
 	 * asked for at registration and done without where refused. */
-	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	/* The faulting thread's id (Linux 4.14), where offered, is for the
+	 * last resort of answer_store(). A refused UFFDIO_API may leave the
+	 * descriptor unusable, so the second try is on a new one. */
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_THREAD_ID };
+	ub->thread_id = true;
 	if (ioctl(ub->uffd, UFFDIO_API, &api) < 0) {
-		snprintf(gm->reason, sizeof(gm->reason), "no userfaultfd: UFFDIO_API refused "
-			 "(%s)", strerror(errno));
-		return -EOPNOTSUPP;
+		close(ub->uffd);
+		ub->uffd = uffd_create(mode);
+		ub->thread_id = false;
+		api = (struct uffdio_api){ .api = UFFD_API, .features = 0 };
+		if (ub->uffd < 0 || ioctl(ub->uffd, UFFDIO_API, &api) < 0) {
+			snprintf(gm->reason, sizeof(gm->reason), "no userfaultfd: UFFDIO_API "
+				 "refused (%s)", strerror(ub->uffd < 0 ? -ub->uffd : errno));
+			return -EOPNOTSUPP;
+		}
 	}
 	ub->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (gm->grow.attach_page >= gm->npages)

@@ -193,6 +193,32 @@ START_TEST(io_uring_failing_after_setup_falls_back)
 }
 END_TEST
 
+/* uffd, disk refused and the file page that would raise the kernel's
+ * SIGBUS cannot be mapped either (mmap fails every time): the storing
+ * thread still gets SIGBUS, not an endless loop of the same fault. In a
+ * child, which SIGBUS ends. */
+START_TEST(unmappable_refused_store_still_sigbus)
+{
+	int fd = tu_tmpfile(path);
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(10);               /* a fault loop ends as SIGALRM */
+		struct growmap *gm;
+		if (growmap_open(&gm, fd, 1 << 20, 0) < 0)
+			_exit(2);
+		failshim_fallocate(ENOSPC, 1000000);
+		failshim_mmap_fixed_shared(ENOMEM, 1000000);
+		((volatile char *)growmap_addr(gm))[40 * PS] = 1;
+		_exit(0);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS, "status %#x", status);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_backend();
@@ -205,6 +231,8 @@ int main(void)
 	tcase_add_test(tc, io_uring_failing_after_setup_falls_back);
 	if (strcmp(TEST_BACKEND, "uffd") == 0)
 		tcase_add_test(tc, service_poll_error_does_not_hang_faults);
+	if (strcmp(TEST_BACKEND, "uffd") == 0)
+		tcase_add_test(tc, unmappable_refused_store_still_sigbus);
 	else
 		tcase_add_test(tc, mprotect_error_on_load_sigbus_then_sticky);
 	suite_add_tcase(s, tc);

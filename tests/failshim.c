@@ -15,7 +15,14 @@ static int poll_err, poll_left;
 static unsigned poll_nfds;
 static int fallocate_err, fallocate_left;
 static int mprotect_err, mprotect_left;
+static int mmap_err, mmap_left;
 static int delivered;
+
+void failshim_mmap_fixed_shared(int err, int count)
+{
+	__atomic_store_n(&mmap_err, err, __ATOMIC_RELAXED);
+	__atomic_store_n(&mmap_left, count, __ATOMIC_RELEASE);
+}
 
 void failshim_fallocate(int err, int count)
 {
@@ -112,4 +119,19 @@ int mprotect(void *addr, size_t len, int prot)
 		return -1;
 	}
 	return real(addr, len, prot);
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	static void *(*real)(void *, size_t, int, int, int, off_t);
+	if (!real)
+		real = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_NEXT, "mmap");
+	if ((flags & (MAP_FIXED | MAP_SHARED)) == (MAP_FIXED | MAP_SHARED)) {
+		int err = take(&mmap_left, &mmap_err);
+		if (err) {
+			errno = err;
+			return MAP_FAILED;
+		}
+	}
+	return real(addr, len, prot, flags, fd, off);
 }

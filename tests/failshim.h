@@ -2,7 +2,7 @@
 /*
  * Failures on demand, for tests of the library's failure paths. The test
  * program links failshim.c, whose fdatasync() and poll() take the place
- * (and fallocate() and mprotect()) take the place of the C library's for
+ * (and fallocate(), mprotect() and mmap()) take the place of the C library's for
  * every caller in the process, libgrowmap
  * included (an executable's definitions come first in symbol lookup).
  * Each passes the call on to the real function unless a failure is armed.
@@ -22,6 +22,10 @@ void failshim_fallocate(int err, int count);
 
 /* The next 'count' mprotect() calls fail with 'err'. */
 void failshim_mprotect(int err, int count);
+
+/* The next 'count' mmap() calls with MAP_FIXED | MAP_SHARED fail with
+ * 'err' (the library's mapping of the file over the range). */
+void failshim_mmap_fixed_shared(int err, int count);
 
 /* How many armed failures have been delivered so far. */
 int failshim_delivered(void);
