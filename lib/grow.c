@@ -173,6 +173,16 @@ static void stream_advance(struct gm_grow *g, struct gm_stream *st, size_t page,
 	st->used = ++g->clock;
 }
 
+/* Whole pages the file may reach under RLIMIT_FSIZE; SIZE_MAX: no limit.
+ * Growth stays below it, since exceeding it would also raise SIGXFSZ. */
+static size_t fsize_limit_pages(const struct growmap *gm)
+{
+	struct rlimit lim;
+	if (getrlimit(RLIMIT_FSIZE, &lim) < 0 || lim.rlim_cur == RLIM_INFINITY)
+		return SIZE_MAX;
+	return (size_t)(lim.rlim_cur / gm->page_size);
+}
+
 /*
  * Reserves disk for pages [first, first + *count) and makes the file at
  * least that long: fallocate(2) in its extending mode does both. The
@@ -181,17 +191,14 @@ static void stream_advance(struct gm_grow *g, struct gm_stream *st, size_t page,
  * since exceeding it would also raise SIGXFSZ). Returns 0 or the negative
  * errno the faulting thread's SIGBUS stands for.
  */
-static int reserve_window(struct growmap *gm, size_t first, size_t *count)
+static int reserve_window(struct growmap *gm, size_t first, size_t *count,
+			  size_t limit_pages)
 {
 	size_t ps = gm->page_size;
-	struct rlimit lim;
-	if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
-		size_t limit_pages = lim.rlim_cur / ps;
-		if (first >= limit_pages)
-			return -EFBIG;
-		if (first + *count > limit_pages)
-			*count = limit_pages - first;
-	}
+	if (first >= limit_pages)
+		return -EFBIG;
+	if (*count > limit_pages - first)
+		*count = limit_pages - first;
 	for (;;) {
 		off_t off = (off_t)(first * ps), len = (off_t)(*count * ps);
 		if (fallocate(gm->fd, 0, off, len) == 0)
@@ -235,7 +242,8 @@ static size_t partial_page(const struct gm_grow *g, size_t ps)
  * that is the page stored into, and leaves the file pages below the size
  * at attach as they are.
  */
-static void isolated_group(struct growmap *gm, size_t page, size_t *first, size_t *count)
+static void isolated_group(struct growmap *gm, size_t page, size_t limit_pages,
+			   size_t *first, size_t *count)
 {
 	struct gm_grow *g = &gm->grow;
 	size_t w = gm->cfg.fault_around_pages;
@@ -249,10 +257,8 @@ static void isolated_group(struct growmap *gm, size_t page, size_t *first, size_
 		hi = partial;
 	if (hi > gm->npages)
 		hi = gm->npages;
-	struct rlimit lim;
-	if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
-	    hi > lim.rlim_cur / gm->page_size)
-		hi = page + 1 > lim.rlim_cur / gm->page_size ? page + 1 : lim.rlim_cur / gm->page_size;
+	if (hi > limit_pages)
+		hi = page + 1 > limit_pages ? page + 1 : limit_pages;
 	off_t end = (off_t)(hi * gm->page_size);
 	if (end > g->file_size && ftruncate(gm->fd, end) == 0)
 		g->file_size = end;
@@ -287,12 +293,13 @@ int gm_grow_store(struct growmap *gm, size_t page, size_t *first, size_t *count)
 	if (page < partial && page + n > partial)
 		n = partial - page;       /* that page maps when it is stored */
 
-	int r = reserve_window(gm, page, &n);
+	size_t limit_pages = fsize_limit_pages(gm);
+	int r = reserve_window(gm, page, &n, limit_pages);
 	if (r < 0)
 		return r;
 	size_t map_first = page, map_count = n;
 	if (!st)
-		isolated_group(gm, page, &map_first, &map_count);
+		isolated_group(gm, page, limit_pages, &map_first, &map_count);
 	r = gm_map_file_pages(gm, map_first, map_count, PROT_READ | PROT_WRITE);
 	if (r < 0)
 		return r;
