@@ -96,7 +96,11 @@ static void raise_sigbus(void *addr)
 		cur.sa_handler = SIG_DFL;
 		sigaction(SIGBUS, &cur, NULL);
 	}
-	syscall(SYS_rt_tgsigqueueinfo, getpid(), syscall(SYS_gettid), SIGBUS, &info);
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	/* Queuing with an address can fail (EAGAIN: too many signals
+	 * pending); the plain signal cannot, and still ends the loop. */
+	if (syscall(SYS_rt_tgsigqueueinfo, getpid(), tid, SIGBUS, &info) < 0)
+		syscall(SYS_tgkill, getpid(), tid, SIGBUS);
 }
 
 /* Passes a fault growmap does not own to the handler installed before
@@ -124,7 +128,7 @@ static void chain(int sig, siginfo_t *info, void *ucontext)
 static struct growmap *region_of(const char *addr)
 {
 	for (int i = 0; i < MAX_REGIONS; i++) {
-		struct growmap *gm = __atomic_load_n(&regions[i], __ATOMIC_ACQUIRE);
+		struct growmap *gm = __atomic_load_n(&regions[i], __ATOMIC_SEQ_CST);
 		if (gm && addr >= gm->base && addr < gm->base + gm->reserve)
 			return gm;
 	}
@@ -144,7 +148,9 @@ static int answer_load(struct growmap *gm, size_t page)
 static void segv_handler(int sig, siginfo_t *info, void *ucontext)
 {
 	int saved_errno = errno;
-	__atomic_add_fetch(&handlers_running, 1, __ATOMIC_ACQ_REL);
+	/* Sequentially consistent with signal_detach(): either it sees this
+	 * handler running or this handler sees the region gone. */
+	__atomic_add_fetch(&handlers_running, 1, __ATOMIC_SEQ_CST);
 	char *addr = info->si_addr;
 	struct growmap *gm = region_of(addr);
 	if (!gm || gm->owner != getpid()) {

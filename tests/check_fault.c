@@ -219,6 +219,61 @@ START_TEST(unmappable_refused_store_still_sigbus)
 }
 END_TEST
 
+/* A store that lands, in the instant a sync turns the pages above the
+ * size it found back into placeholder, on one of those pages is kept:
+ * the file gets the byte and the size covers its page (uffd: the store
+ * went to fresh anonymous memory, which is copied into the file). */
+START_TEST(store_racing_a_sync_is_kept)
+{
+	int fd = tu_tmpfile(path);
+	struct growmap *gm;
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	unsigned char *p = growmap_addr(gm);
+	uint32_t seeds[8] = { [0] = 3 };
+	tu_fill_page(p, 3, 0);                   /* maps a window above page 0 */
+	failshim_store_at_unmap(p + 5 * PS + 7, 0x5a);
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	ck_assert_int_eq(failshim_delivered(), 1);
+	ck_assert_int_eq(p[5 * PS + 7], 0x5a);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 6 * PS);
+	long long bad = tu_verify_file(fd, seeds, 5, 6 * PS);  /* pages 0-4 */
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	unsigned char page[PS], want[PS] = { 0 };
+	want[7] = 0x5a;
+	ck_assert_int_eq(pread(fd, page, PS, 5 * PS), PS);
+	ck_assert_int_eq(memcmp(page, want, PS), 0);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+/* uffd: copying such a racing store into the file fails (pwrite EIO):
+ * the sync and every later one report it, and the rest is in the file
+ * with the size the sync found. */
+START_TEST(racing_store_copy_error_is_sticky)
+{
+	int fd = tu_tmpfile(path);
+	struct growmap *gm;
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	unsigned char *p = growmap_addr(gm);
+	uint32_t seeds[8] = { [0] = 3, [1] = 4 };
+	tu_fill_page(p, 3, 0);
+	tu_fill_page(p + PS, 4, 1);
+	failshim_store_at_unmap(p + 5 * PS, 0x5a);
+	failshim_pwrite(EIO, 1);
+	ck_assert_int_eq(growmap_sync(gm), -EIO);
+	ck_assert_int_eq(failshim_delivered(), 2);
+	ck_assert_int_eq(growmap_sync(gm), -EIO);
+	ck_assert_int_eq(growmap_clear_error(gm), -EIO);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	long long bad = tu_verify_file(fd, seeds, 2, 2 * PS);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_backend();
@@ -229,12 +284,14 @@ int main(void)
 	tcase_add_test(tc, fdatasync_error_is_sticky_and_close_keeps_mapping);
 	tcase_add_test(tc, fallocate_error_sigbus_at_store_then_sticky);
 	tcase_add_test(tc, io_uring_failing_after_setup_falls_back);
-	if (strcmp(TEST_BACKEND, "uffd") == 0)
+	tcase_add_test(tc, store_racing_a_sync_is_kept);
+	if (strcmp(TEST_BACKEND, "uffd") == 0) {
 		tcase_add_test(tc, service_poll_error_does_not_hang_faults);
-	if (strcmp(TEST_BACKEND, "uffd") == 0)
 		tcase_add_test(tc, unmappable_refused_store_still_sigbus);
-	else
+		tcase_add_test(tc, racing_store_copy_error_is_sticky);
+	} else {
 		tcase_add_test(tc, mprotect_error_on_load_sigbus_then_sticky);
+	}
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -16,7 +16,22 @@ static unsigned poll_nfds;
 static int fallocate_err, fallocate_left;
 static int mprotect_err, mprotect_left;
 static int mmap_err, mmap_left;
+static int pwrite_err, pwrite_left;
+static char *race_addr;
+static unsigned char race_byte;
 static int delivered;
+
+void failshim_pwrite(int err, int count)
+{
+	__atomic_store_n(&pwrite_err, err, __ATOMIC_RELAXED);
+	__atomic_store_n(&pwrite_left, count, __ATOMIC_RELEASE);
+}
+
+void failshim_store_at_unmap(void *addr, unsigned char byte)
+{
+	race_byte = byte;
+	__atomic_store_n(&race_addr, (char *)addr, __ATOMIC_RELEASE);
+}
 
 void failshim_mmap_fixed_shared(int err, int count)
 {
@@ -121,6 +136,32 @@ int mprotect(void *addr, size_t len, int prot)
 	return real(addr, len, prot);
 }
 
+ssize_t pwrite(int fd, const void *buf, size_t count, off_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+	if (!real)
+		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+	int err = take(&pwrite_left, &pwrite_err);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return real(fd, buf, count, off);
+}
+
+/* Takes the armed racing store if [addr, addr + len) holds it. */
+static char *take_race(void *addr, size_t len)
+{
+	char *at = __atomic_load_n(&race_addr, __ATOMIC_ACQUIRE);
+	if (!at || at < (char *)addr || at >= (char *)addr + len)
+		return NULL;
+	if (!__atomic_compare_exchange_n(&race_addr, &at, NULL, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return NULL;
+	__atomic_add_fetch(&delivered, 1, __ATOMIC_ACQ_REL);
+	return at;
+}
+
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	static void *(*real)(void *, size_t, int, int, int, off_t);
@@ -133,5 +174,13 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 			return MAP_FAILED;
 		}
 	}
-	return real(addr, len, prot, flags, fd, off);
+	char *race = NULL;
+	if ((flags & (MAP_FIXED | MAP_ANONYMOUS)) == (MAP_FIXED | MAP_ANONYMOUS))
+		race = take_race(addr, len);
+	if (race && !(prot & PROT_WRITE))
+		*(volatile unsigned char *)race = race_byte;
+	void *r = real(addr, len, prot, flags, fd, off);
+	if (race && (prot & PROT_WRITE) && r != MAP_FAILED)
+		*(volatile unsigned char *)race = race_byte;
+	return r;
 }

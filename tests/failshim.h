@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Failures on demand, for tests of the library's failure paths. The test
- * program links failshim.c, whose fdatasync() and poll() take the place
- * (and fallocate(), mprotect() and mmap()) take the place of the C library's for
- * every caller in the process, libgrowmap
- * included (an executable's definitions come first in symbol lookup).
- * Each passes the call on to the real function unless a failure is armed.
+ * program links failshim.c, whose fdatasync(), poll(), fallocate(),
+ * mprotect(), mmap() and pwrite() take the place of the C library's for
+ * every caller in the process, libgrowmap included (an executable's
+ * definitions come first in symbol lookup). Each passes the call on to
+ * the real function unless a failure (or a racing store) is armed.
  */
 #ifndef GROWMAP_FAILSHIM_H
 #define GROWMAP_FAILSHIM_H
@@ -26,6 +26,18 @@ void failshim_mprotect(int err, int count);
 /* The next 'count' mmap() calls with MAP_FIXED | MAP_SHARED fail with
  * 'err' (the library's mapping of the file over the range). */
 void failshim_mmap_fixed_shared(int err, int count);
+
+/* The next 'count' pwrite() calls fail with 'err'. */
+void failshim_pwrite(int err, int count);
+
+/* The next mmap() of anonymous memory with MAP_FIXED over a range that
+ * holds 'addr' (the library turning pages back into placeholder) comes
+ * with a store of 'byte' at 'addr', as if another thread stored there in
+ * that instant: before the call when the new memory is PROT_NONE (the
+ * page still maps the file), just after it when the new memory is
+ * writable (before the library has registered it with userfaultfd).
+ * Counts as one delivery. */
+void failshim_store_at_unmap(void *addr, unsigned char byte);
 
 /* How many armed failures have been delivered so far. */
 int failshim_delivered(void);
