@@ -674,7 +674,7 @@ END_TEST
  * stored, the last one holding only a zero byte. _exit() skips that: the
  * stores are in the file (they live in its page cache), but the size may
  * be up to one growth window long. */
-enum { END_EXIT, END_EXIT_THREAD, END_UNDERSCORE_EXIT };
+enum { END_EXIT, END_EXIT_THREAD, END_RETURN, END_UNDERSCORE_EXIT };
 static void *exit_from_thread(void *arg)
 {
 	(void)arg;
@@ -688,6 +688,14 @@ static void end_without_close(int how)
 	for (size_t pg = 0; pg < 40; pg += 3)
 		seeds[pg] = (uint32_t)pg + 7;
 	pid_t pid = fork();
+	if (pid == 0 && how == END_RETURN) {
+		/* tests/end-by-return.c stores the same pages, then returns */
+		char arg[16];
+		snprintf(arg, sizeof(arg), "%d", fd);
+		fcntl(fd, F_SETFD, 0);
+		execl(END_BY_RETURN_PROG, END_BY_RETURN_PROG, arg, (char *)NULL);
+		_exit(4);
+	}
 	if (pid == 0) {
 		struct growmap *gm;
 		if (growmap_open(&gm, fd, 1 << 20, 0) < 0)
@@ -730,6 +738,12 @@ END_TEST
 START_TEST(exit_from_another_thread_settles_size)
 {
 	end_without_close(END_EXIT_THREAD);
+}
+END_TEST
+
+START_TEST(return_from_main_settles_size)
+{
+	end_without_close(END_RETURN);
 }
 END_TEST
 
@@ -1284,6 +1298,7 @@ static Suite *growmap_suite(void)
 		CASE(writeback_without_io_uring),
 		CASE(exit_without_close_settles_size),
 		CASE(exit_from_another_thread_settles_size),
+		CASE(return_from_main_settles_size),
 		CASE(underscore_exit_keeps_stores),
 		CASE(fork_child_gets_no_mapping),
 		CASE(signal_handlers_left_alone_or_chained),
