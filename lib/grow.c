@@ -43,13 +43,11 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#include <linux/fiemap.h>
-#include <linux/fs.h>
 
+#include "extent.h"
 #include "growmap-internal.h"
 
 /* Largest window, and so how far the file may run ahead between syncs. */
@@ -326,86 +324,9 @@ int gm_grow_store(struct growmap *gm, size_t page, size_t *first, size_t *count)
 	return 0;
 }
 
-/*
- * End (in pages) of the highest page of [lo, hi) stored into, or 0
- * when none was: the end of the last written extent, after writing back
- * what is dirty. -EOPNOTSUPP where the file system has no FIEMAP.
- */
-static ssize_t highest_written_extent(struct growmap *gm, size_t lo, size_t hi)
-{
-	size_t ps = gm->page_size, best = 0;
-	enum { NEXT = 128 };
-	struct {
-		struct fiemap map;
-		struct fiemap_extent ext[NEXT];
-	} fm;
-	uint64_t from = (uint64_t)lo * ps, to = (uint64_t)hi * ps;
-	unsigned flags = FIEMAP_FLAG_SYNC;
-	while (from < to) {
-		memset(&fm.map, 0, sizeof(fm.map));
-		fm.map.fm_start = from;
-		fm.map.fm_length = to - from;
-		fm.map.fm_flags = flags;
-		fm.map.fm_extent_count = NEXT;
-		if (ioctl(gm->fd, FS_IOC_FIEMAP, &fm) < 0)
-			return errno == ENOTTY ? -EOPNOTSUPP : -errno;
-		flags = 0;
-		unsigned n = fm.map.fm_mapped_extents;
-		if (n == 0)
-			break;
-		for (unsigned i = 0; i < n; i++) {
-			const struct fiemap_extent *e = &fm.ext[i];
-			if (e->fe_flags & (FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_DELALLOC))
-				continue;
-			uint64_t end = e->fe_logical + e->fe_length;
-			if (end > to)
-				end = to;
-			size_t end_page = (size_t)((end + ps - 1) / ps);
-			if (end_page > best)
-				best = end_page;
-		}
-		const struct fiemap_extent *last = &fm.ext[n - 1];
-		if ((last->fe_flags & FIEMAP_EXTENT_LAST) || n < NEXT)
-			break;
-		from = last->fe_logical + last->fe_length;
-	}
-	return (ssize_t)best;
-}
-
-/* Where there is no FIEMAP: the end of the highest page of [lo, hi) that
- * holds a non-zero byte. */
-static ssize_t highest_nonzero_page(struct growmap *gm, size_t lo, size_t hi)
-{
-	char *buf = malloc(gm->page_size);
-	if (!buf)
-		return -ENOMEM;
-	ssize_t r = 0;
-	for (size_t p = hi; p > lo; p--) {
-		int e = gm_read_page(gm, p - 1, buf);
-		if (e < 0) {
-			r = e;
-			break;
-		}
-		size_t i = 0;
-		while (i < gm->page_size && !buf[i])
-			i++;
-		if (i < gm->page_size) {
-			r = (ssize_t)p;
-			break;
-		}
-	}
-	free(buf);
-	return r;
-}
-
 static ssize_t highest_stored(struct growmap *gm, size_t lo, size_t hi)
 {
-	if (lo >= hi)
-		return 0;
-	ssize_t r = highest_written_extent(gm, lo, hi);
-	if (r == -EOPNOTSUPP)
-		r = highest_nonzero_page(gm, lo, hi);
-	return r;
+	return gm_highest_stored(gm->fd, gm->page_size, lo, hi);
 }
 
 /* Sets the file's size to 'size', once nothing is mapped beyond it. */

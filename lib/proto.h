@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The protocol between libgrowmap and growmapd (and growmapctl), over a
+ * unix stream socket. Not installed: both ends are built from this tree,
+ * and growmapd(8) describes it for readers.
+ *
+ * Every message, either way, is one struct gmd_msg (64 bytes, host byte
+ * order: both ends run on the same machine). A client connection carries
+ * one attachment:
+ *
+ *   client                                 daemon
+ *   ATTACH + the file's descriptor   ->
+ *     (SCM_RIGHTS, exactly one)      <-    REPLY(ATTACH): status, floor
+ *   SYNC (about to settle the size)  ->
+ *                                    <-    REPLY(SYNC): alone?, floor
+ *   SETTLED (only after alone = 1)   ->
+ *                                    <-    REPLY(SETTLED)
+ *   DETACH                           ->
+ *                                    <-    REPLY(DETACH); then close
+ *
+ * A status connection (growmapctl) sends STATUS and reads the reply,
+ * whose 'count' says how many FILE and CLIENT records follow.
+ *
+ * Requests are answered in order, one at a time per connection. A
+ * message with a bad magic, type, flag or argument, a descriptor where
+ * none belongs (or none where one does), or a second ATTACH ends the
+ * connection; for an attachment that counts as the client dying.
+ */
+#ifndef GROWMAP_PROTO_H
+#define GROWMAP_PROTO_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define GMD_MAGIC 0x31444d47u      /* "GMD1" */
+
+enum gmd_type {
+	/*
+	 * Attach the file whose descriptor comes with the message.
+	 * flags: GMD_F_WRITE for a writable attach (the descriptor must
+	 * then be open O_RDWR). arg[0]: bytes reserved (for limits and
+	 * status). arg[1]: the file's size as the client saw it at attach.
+	 * Reply: status 0 or -errno (-EACCES: descriptor's access mode or
+	 * peer not allowed; -EBADF: not a regular file; -EMFILE/-ENOSPC: a
+	 * limit); arg[0]: the floor, the size the exact size never goes
+	 * below (the file's size when its first writer attached, or more
+	 * when a reader attached at a larger size); arg[1]: writers now
+	 * attached, this one included.
+	 */
+	GMD_ATTACH = 1,
+	/*
+	 * A writer is about to settle the file's exact size. Reply arg[0]:
+	 * 1 when it is the only writer attached; it then holds the file's
+	 * settle lease (no writer attaches until SETTLED or the connection
+	 * ends) and may cut the file down to arg[1] (the floor) or more. 0:
+	 * others are attached, so the file must not be cut (its size may
+	 * run ahead until the last writer settles).
+	 */
+	GMD_SYNC = 2,
+	/* The lease holder is done; arg[0]: the size it left. */
+	GMD_SETTLED = 3,
+	/* The attachment ends normally (after its last sync). */
+	GMD_DETACH = 4,
+	/* growmapctl: reply 'count' = number of records that follow. */
+	GMD_STATUS = 5,
+	/*
+	 * Status records (daemon to growmapctl).
+	 * FILE: arg[0] st_dev, arg[1] st_ino, arg[2] size, arg[3] floor,
+	 *   arg[4] dirty bytes, arg[5] bytes under writeback (-1: unknown);
+	 *   count = writers, flags = readers, status = last error seen.
+	 * CLIENT: arg[0] pid, arg[1] uid, arg[2] index of its FILE record,
+	 *   arg[3] bytes reserved; flags = GMD_F_WRITE when writable.
+	 */
+	GMD_REC_FILE = 6,
+	GMD_REC_CLIENT = 7,
+};
+
+/* A reply carries the request's type with this bit set. */
+#define GMD_REPLY 0x80u
+
+#define GMD_F_WRITE 0x1u
+
+struct gmd_msg {
+	uint32_t magic;
+	uint16_t type;
+	uint16_t flags;
+	int32_t status;        /* replies: 0 or a negative errno */
+	uint32_t count;
+	uint64_t arg[6];
+};
+
+_Static_assert(sizeof(struct gmd_msg) == 64, "gmd_msg is 64 bytes");
+
+/*
+ * Checks a message a daemon received from a client: magic, a request
+ * type (ATTACH, SYNC, SETTLED, DETACH, STATUS), only known flags, status
+ * and count zero, and 'has_fd' exactly when the type is ATTACH. Returns 0
+ * or -EPROTO. Pure: the fuzzing harness calls it too.
+ */
+static inline int gmd_check_request(const struct gmd_msg *m, bool has_fd)
+{
+	if (m->magic != GMD_MAGIC || m->status != 0 || m->count != 0)
+		return -EPROTO;
+	switch (m->type) {
+	case GMD_ATTACH:
+		if (!has_fd || (m->flags & ~GMD_F_WRITE))
+			return -EPROTO;
+		return 0;
+	case GMD_SYNC:
+	case GMD_SETTLED:
+	case GMD_DETACH:
+	case GMD_STATUS:
+		if (has_fd || m->flags)
+			return -EPROTO;
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
+#endif
