@@ -176,6 +176,18 @@ static void answer_load(struct growmap *gm, size_t page)
 	struct uffd_backend *ub = gm->backend;
 	size_t ps = gm->page_size;
 	char *at = gm->base + page * ps;
+	/* Through growmapd another process may store there: the file's own
+	 * page, so that this one sees those stores. (Alone, a page wholly
+	 * inside the file is never placeholder: only the partial last one,
+	 * whose copy keeps a store into it seen.) */
+	if (gm->daemon && gm_page_inside_file(gm, page) &&
+	    gm_map_file_pages(gm, page, 1, PROT_READ | PROT_WRITE) == 0) {
+		if (page + 1 > gm->grow.mapped_end)
+			gm->grow.mapped_end = page + 1;
+		wake_range(ub, at, ps);
+		gm_stat_add(gm, pages_populated, 1);
+		return;
+	}
 	if (gm_page_has_file_data(gm, page)) {
 		if (gm_read_page(gm, page, ub->page_buf) < 0)
 			memset(ub->page_buf, 0, ps);

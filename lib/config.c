@@ -46,12 +46,14 @@ enum kind {
 	KIND_POW2,      /* plain decimal number, a power of two */
 	KIND_BOOL,      /* yes | no | true | false | 1 | 0 | on | off */
 	KIND_LOG_LEVEL, /* error | warn | info | debug */
+	KIND_DAEMON,    /* off | auto | required */
+	KIND_PATH,      /* an absolute path that fits a unix socket address */
 };
 
 struct key {
 	const char *name;       /* file key */
 	const char *env;        /* environment variable */
-	const char *opt;        /* field of struct growmap_options */
+	const char *opt;        /* field of struct growmap_options; NULL: none */
 	enum kind kind;
 	unsigned long long min, max;  /* numeric kinds */
 	size_t cfg_off, cfg_size;     /* field of struct gm_config */
@@ -82,6 +84,8 @@ static const struct key keys[] = {
 	  CFG(sync_on_close), OPT(sync_on_close) },
 	{ "log_level", "GROWMAP_LOG_LEVEL", "log_level", KIND_LOG_LEVEL, 0, 0,
 	  CFG(log_level), OPT(log_level) },
+	{ "daemon", "GROWMAP_DAEMON", NULL, KIND_DAEMON, 0, 0, CFG(daemon), 0, 0 },
+	{ "socket", "GROWMAP_SOCKET", NULL, KIND_PATH, 0, 0, CFG(socket), 0, 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -89,10 +93,14 @@ static const struct key keys[] = {
 /* Words of the enumerated kinds, in the order of their enum values. */
 static const char *const backend_words[] = { "auto", "uffd", "signal", NULL };
 static const char *const log_level_words[] = { "error", "warn", "info", "debug", NULL };
+static const char *const daemon_words[] = { "off", "auto", "required", NULL };
 
 /* The table stores enums through an unsigned; make sure that is sound. */
 _Static_assert(sizeof(enum gm_backend_kind) == sizeof(unsigned), "enum size");
 _Static_assert(sizeof(enum gm_log_level) == sizeof(unsigned), "enum size");
+_Static_assert(sizeof(enum gm_daemon_mode) == sizeof(unsigned), "enum size");
+_Static_assert(GM_DAEMON_OFF == 0 && GM_DAEMON_AUTO == 1 && GM_DAEMON_REQUIRED == 2,
+	       "daemon_words order");
 _Static_assert(GM_BACKEND_AUTO == 0 && GM_BACKEND_UFFD == 1 &&
 	       GM_BACKEND_SIGNAL == 2, "backend_words order");
 _Static_assert(GM_LOG_ERROR == 0 && GM_LOG_WARN == 1 && GM_LOG_INFO == 2 &&
@@ -181,6 +189,12 @@ static bool parse_value(const struct key *k, const char *text,
 		return parse_word(text, backend_words, out);
 	case KIND_LOG_LEVEL:
 		return parse_word(text, log_level_words, out);
+	case KIND_DAEMON:
+		return parse_word(text, daemon_words, out);
+	case KIND_PATH:
+		/* stored by store_path(); here only checked */
+		*out = 0;
+		return text[0] == '/' && strlen(text) < GM_SOCKET_PATH_MAX;
 	case KIND_BOOL:
 		return parse_bool(text, out);
 	case KIND_SIZE:
@@ -200,6 +214,12 @@ static const char *expected(const struct key *k, char *buf, size_t size)
 		return "auto, uffd or signal";
 	case KIND_LOG_LEVEL:
 		return "error, warn, info or debug";
+	case KIND_DAEMON:
+		return "off, auto or required";
+	case KIND_PATH:
+		snprintf(buf, size, "an absolute path shorter than %d bytes",
+			 GM_SOCKET_PATH_MAX);
+		return buf;
 	case KIND_BOOL:
 		return "yes, no, true, false, on, off, 1 or 0";
 	case KIND_SIZE:
@@ -216,11 +236,14 @@ static const char *expected(const struct key *k, char *buf, size_t size)
 	return "?";
 }
 
+/* Stores a value parse_value() accepted; 'text' is what it parsed. */
 static void store(struct gm_config *cfg, const struct key *k,
-		  unsigned long long v)
+		  unsigned long long v, const char *text)
 {
 	char *field = (char *)cfg + k->cfg_off;
-	if (k->kind == KIND_BOOL) {
+	if (k->kind == KIND_PATH) {
+		snprintf(field, k->cfg_size, "%s", text);
+	} else if (k->kind == KIND_BOOL) {
 		bool b = v != 0;
 		memcpy(field, &b, sizeof(b));
 	} else if (k->cfg_size == sizeof(unsigned)) {
@@ -300,7 +323,7 @@ static int apply_line(struct gm_config *cfg, const char *path, unsigned lineno,
 		return -EINVAL;
 	}
 	/* A key given twice: the later line wins, as in most such files. */
-	store(cfg, k, v);
+	store(cfg, k, v, value);
 	return 0;
 }
 
@@ -400,7 +423,7 @@ static int load_env(struct gm_config *cfg)
 			       expected(k, what, sizeof(what)));
 			return -EINVAL;
 		}
-		store(cfg, k, v);
+		store(cfg, k, v, text);
 	}
 	return 0;
 }
@@ -451,6 +474,8 @@ static int load_options(struct gm_config *cfg, const struct growmap_options *opt
 
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct key *k = &keys[i];
+		if (!k->opt)
+			continue;   /* the file and the environment only */
 		const char *field = (const char *)opts + k->opt_off;
 		unsigned long long v = 0;
 		int n;
@@ -491,6 +516,9 @@ static int load_options(struct gm_config *cfg, const struct growmap_options *opt
 			}
 			v = (unsigned long long)(n - 1);
 			break;
+		case KIND_DAEMON:
+		case KIND_PATH:
+			continue;   /* no such option */
 		case KIND_SIZE:
 		case KIND_NUMBER:
 		case KIND_POW2:
@@ -506,7 +534,7 @@ static int load_options(struct gm_config *cfg, const struct growmap_options *opt
 			}
 			break;
 		}
-		store(cfg, k, v);
+		store(cfg, k, v, NULL);
 	}
 	return 0;
 }
@@ -522,6 +550,7 @@ int gm_config_load(struct gm_config *cfg, const struct growmap_options *opts)
 		.queue_depth = 64,
 		.sync_on_close = true,
 		.log_level = GM_LOG_WARN,
+		.daemon = GM_DAEMON_AUTO,
 	};
 
 	/* GROWMAP_CONFIG="" asks for no file at all, e.g. for tests. */

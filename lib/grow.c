@@ -45,6 +45,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "extent.h"
@@ -59,6 +60,7 @@ void gm_grow_init(struct growmap *gm, off_t file_size)
 	struct gm_grow *g = &gm->grow;
 	size_t page = (size_t)file_size / gm->page_size;
 	g->attach_size = file_size;
+	g->floor_size = file_size;
 	g->attach_page = page < gm->npages ? page : gm->npages;
 	g->mapped_end = g->attach_page;
 	g->file_size = file_size;
@@ -109,9 +111,24 @@ int gm_map_attached(struct growmap *gm)
 	return gm_map_file_pages(gm, 0, gm->grow.attach_page, PROT_READ | PROT_WRITE);
 }
 
+/* The file's size: through growmapd others grow it too, so ask the
+ * kernel; alone, what growmap last made it. */
+static off_t current_size(struct growmap *gm)
+{
+	struct stat st;
+	if (gm->daemon && fstat(gm->fd, &st) == 0)
+		return st.st_size;
+	return gm->grow.file_size;
+}
+
 bool gm_page_has_file_data(struct growmap *gm, size_t page)
 {
-	return (off_t)(page * gm->page_size) < gm->grow.file_size;
+	return (off_t)(page * gm->page_size) < current_size(gm);
+}
+
+bool gm_page_inside_file(struct growmap *gm, size_t page)
+{
+	return (off_t)((page + 1) * gm->page_size) <= current_size(gm);
 }
 
 /* The file's bytes of 'page', zeros where it has none. */
@@ -205,7 +222,7 @@ static int reserve_window(struct growmap *gm, size_t first, size_t *count,
 		if (err == EINTR)
 			continue;
 		if (err == EOPNOTSUPP) {   /* no reservation here: extend only */
-			if (off + len > gm->grow.file_size && ftruncate(gm->fd, off + len) < 0)
+			if (off + len > current_size(gm) && ftruncate(gm->fd, off + len) < 0)
 				return -errno;
 			break;
 		}
@@ -244,6 +261,14 @@ static void isolated_group(struct growmap *gm, size_t page, size_t limit_pages,
 			   size_t *first, size_t *count)
 {
 	struct gm_grow *g = &gm->grow;
+	if (gm->daemon) {
+		/* Extending the file over the group with ftruncate(2) could
+		 * cut what another process has grown meanwhile: the page
+		 * alone, which fallocate(2) extended the file over. */
+		*first = page;
+		*count = 1;
+		return;
+	}
 	size_t w = gm->cfg.fault_around_pages;
 	size_t lo = page - page % w, hi = lo + w;
 	size_t partial = partial_page(g, gm->page_size);
@@ -332,8 +357,10 @@ static ssize_t highest_stored(struct growmap *gm, size_t lo, size_t hi)
 /* Sets the file's size to 'size', once nothing is mapped beyond it. */
 static int set_file_size(struct growmap *gm, off_t size)
 {
-	if (size == gm->grow.file_size)
+	if (size == current_size(gm)) {
+		gm->grow.file_size = size;
 		return 0;
+	}
 	if (ftruncate(gm->fd, size) < 0)
 		return -errno;
 	gm->grow.file_size = size;
@@ -365,6 +392,7 @@ static int settle_owned(struct growmap *gm, off_t size)
 	if (r < 0)
 		return r;
 	g->attach_size = size;
+	g->floor_size = size;
 	g->attach_page = keep;
 	g->partial_stored = false;
 	return 0;
@@ -382,28 +410,42 @@ static int settle_exact(struct growmap *gm)
 	struct gm_grow *g = &gm->grow;
 	size_t ps = gm->page_size;
 	gm_grow_lock(gm);
-	size_t lo = g->attach_page + (g->attach_size % (off_t)ps ? 1 : 0);
-	/* Not only what is mapped: an earlier sync may have kept stored
-	 * pages that are placeholder now. */
-	size_t hi = (size_t)((g->file_size + (off_t)ps - 1) / (off_t)ps);
-	if (hi > gm->npages)
-		hi = gm->npages;
-	if (hi < g->mapped_end)
-		hi = g->mapped_end;
-	gm_grow_unlock(gm);
-
-	ssize_t top = highest_stored(gm, lo, hi);
-	if (top < 0)
-		return (int)top;
-	gm_grow_lock(gm);
-	off_t size = g->attach_size;
-	if (g->partial_stored)
+	off_t size;
+	ssize_t top = 0;
+	if (g->floor_size == g->attach_size) {
+		size_t lo = g->attach_page + (g->attach_size % (off_t)ps ? 1 : 0);
+		/* Not only what is mapped: an earlier sync may have kept
+		 * stored pages that are placeholder now. */
+		size_t hi = (size_t)((g->file_size + (off_t)ps - 1) / (off_t)ps);
+		if (hi > gm->npages)
+			hi = gm->npages;
+		if (hi < g->mapped_end)
+			hi = g->mapped_end;
+		gm_grow_unlock(gm);
+		top = highest_stored(gm, lo, hi);
+		if (top < 0)
+			return (int)top;
+		gm_grow_lock(gm);
+		size = g->attach_size;
+	} else {
+		/* Through growmapd, attached after the file's first writer:
+		 * its pages between the floor and the size at attach were
+		 * the file here from the start, untracked; the file alone
+		 * tells what was stored there (extent.c). */
+		off_t now = current_size(gm);
+		gm_grow_unlock(gm);
+		size = gm_exact_size_from_file(gm->fd, ps, g->floor_size, now);
+		if (size < 0)
+			return (int)size;
+		gm_grow_lock(gm);
+	}
+	if (g->partial_stored && size < (off_t)((g->attach_page + 1) * ps))
 		size = (off_t)((g->attach_page + 1) * ps);
 	if ((off_t)((size_t)top * ps) > size)
 		size = (off_t)((size_t)top * ps);
 	size_t keep = (size_t)((size + (off_t)ps - 1) / (off_t)ps);
 	int r = 0;
-	hi = g->mapped_end;
+	size_t hi = g->mapped_end;
 	if (keep < hi) {
 		r = gm->ops->to_placeholder(gm, keep, hi, true);
 		if (r == 0) {
@@ -431,13 +473,25 @@ static int settle_exact(struct growmap *gm)
  */
 int gm_settle_size(struct growmap *gm, bool apply_owned, off_t owned_size)
 {
+	if (!apply_owned && owned(gm))
+		return 0;
+	off_t floor;
+	if (gm->daemon) {
+		/* Cut the file only as its only writer (SPEC 12): others
+		 * may have pages mapped above any size found here. */
+		if (!gm_daemon_sync_begin(gm, &floor))
+			return 1;
+		gm->grow.floor_size = floor;
+	}
+	int r;
 	if (apply_owned) {
 		gm_grow_lock(gm);
-		int r = settle_owned(gm, owned_size);
+		r = settle_owned(gm, owned_size);
 		gm_grow_unlock(gm);
-		return r;
+	} else {
+		r = settle_exact(gm);
 	}
-	if (owned(gm))
-		return 0;
-	return settle_exact(gm);
+	if (gm->daemon)
+		gm_daemon_settled(gm, gm->grow.file_size);
+	return r;
 }

@@ -30,6 +30,17 @@ enum gm_backend_kind {
 	GM_BACKEND_SIGNAL,
 };
 
+enum gm_daemon_mode {
+	GM_DAEMON_OFF,
+	GM_DAEMON_AUTO,               /* through growmapd when it answers */
+	GM_DAEMON_REQUIRED,
+};
+
+/* sizeof(struct sockaddr_un.sun_path) */
+#define GM_SOCKET_PATH_MAX 108
+/* The system instance's socket (growmapd(8)). */
+#define GM_SYSTEM_SOCKET "/run/growmap/growmapd.sock"
+
 enum gm_log_level {
 	GM_LOG_ERROR,
 	GM_LOG_WARN,
@@ -49,6 +60,8 @@ struct gm_config {
 					 writeback is one request per pass */
 	bool sync_on_close;           /* fdatasync at close */
 	enum gm_log_level log_level;
+	enum gm_daemon_mode daemon;
+	char socket[GM_SOCKET_PATH_MAX]; /* "": the default sockets */
 };
 
 /*
@@ -112,6 +125,10 @@ struct gm_stream {
 struct gm_grow {
 	int lock;
 	off_t attach_size;         /* the file's size at attach */
+	off_t floor_size;          /* the exact size never goes below this:
+				      attach_size, or through growmapd the
+				      size when the file's first writer
+				      attached */
 	size_t attach_page;        /* first page not wholly inside the file at attach */
 	bool partial_stored;       /* the page holding attach_size was stored into */
 	size_t mapped_end;         /* pages below are the file or placeholder;
@@ -151,9 +168,12 @@ struct growmap {
 	struct gm_grow grow;
 
 	int sticky_error;         /* atomic; first error wins */
-	char reason[256];         /* why this backend; see growmap_backend_reason */
+	char reason[512];         /* why this backend; see growmap_backend_reason */
 
 	struct gm_writeback *wb;  /* NULL until gm_writeback_init() */
+
+	struct gm_daemon *daemon; /* attached through growmapd, else NULL */
+	char daemon_why[200];     /* why not through growmapd, for the reason */
 
 	struct {                  /* atomic counters, see growmap_stats */
 		uint64_t faults, pages_populated, pages_written, write_batches,
@@ -203,11 +223,30 @@ GM_INTERNAL int gm_grow_store(struct growmap *gm, size_t page, size_t *first,
 			      size_t *count);
 GM_INTERNAL bool gm_grow_recent(struct growmap *gm, size_t page);
 GM_INTERNAL bool gm_page_has_file_data(struct growmap *gm, size_t page);
+GM_INTERNAL bool gm_page_inside_file(struct growmap *gm, size_t page);
 GM_INTERNAL int gm_read_page(struct growmap *gm, size_t page, char *buf);
 GM_INTERNAL int gm_map_file_pages(struct growmap *gm, size_t first, size_t count,
 				  int prot);
+/* Returns 0, a negative errno, or 1 when the size was left as it is
+ * because other writers share the file through growmapd (an owned size
+ * then waits for a later sync). */
 GM_INTERNAL int gm_settle_size(struct growmap *gm, bool apply_owned, off_t owned_size);
 GM_INTERNAL void gm_grow_set_owned(struct growmap *gm, bool own);
+
+/*
+ * daemon-client.c: attaching through growmapd. gm_daemon_attach() returns
+ * 0 when attached through it (gm->daemon set, *floor the file's floor),
+ * 1 when working alone (daemon = off, or auto and no daemon answered or
+ * it refused: gm->daemon_why says why), or a negative errno when the
+ * configuration requires the daemon. gm_daemon_sync_begin() returns 1
+ * when this attachment is the file's only writer and may cut it (then
+ * call gm_daemon_settled()), else 0.
+ */
+struct gm_daemon;
+GM_INTERNAL int gm_daemon_attach(struct growmap *gm, off_t *floor);
+GM_INTERNAL int gm_daemon_sync_begin(struct growmap *gm, off_t *floor);
+GM_INTERNAL void gm_daemon_settled(struct growmap *gm, off_t size);
+GM_INTERNAL void gm_daemon_detach(struct growmap *gm);
 
 /* writeback.c */
 GM_INTERNAL int gm_writeback_init(struct growmap *gm);

@@ -49,10 +49,13 @@ void gm_registry_lock(void) { pthread_mutex_lock(&registry_lock); }
 void gm_registry_unlock(void) { pthread_mutex_unlock(&registry_lock); }
 struct growmap *gm_registry_first(void) { return registry_head; }
 
-static bool registry_has_writer_locked(dev_t dev, ino_t ino)
+/* Does a writable attach of this process rule out 'gm'? Attaches through
+ * growmapd share their file; any other writer excludes every writer. */
+static bool registry_conflict_locked(const struct growmap *gm)
 {
 	for (struct growmap *g = registry_head; g; g = g->registry_next)
-		if (g->writable && g->dev == dev && g->ino == ino)
+		if (g->writable && g->dev == gm->dev && g->ino == gm->ino &&
+		    !(g->daemon && gm->daemon))
 			return true;
 	return false;
 }
@@ -165,10 +168,13 @@ static int open_private(struct growmap *gm, int fd, int *out)
 	return *out < 0 ? -errno : 0;
 }
 
+/* Exclusive for a writer alone; shared through growmapd, which holds the
+ * same shared lock itself while it has writers of the file, so that no
+ * writer alone can attach while they or the daemon's settling run. */
 static int take_writer_lock(struct growmap *gm)
 {
 	struct flock fl = {
-		.l_type = F_WRLCK, .l_whence = SEEK_SET,
+		.l_type = gm->daemon ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET,
 		.l_start = GM_LOCK_OFFSET, .l_len = 1,
 	};
 	if (fcntl(gm->lock_fd, F_OFD_SETLK, &fl) < 0) {
@@ -242,6 +248,9 @@ static void destroy(struct growmap *gm)
 	gm_writeback_release(gm);
 	if (gm->base)
 		gm_range_release(gm);
+	/* With nothing mapped here any more: the daemon may cut the file
+	 * once we are gone. */
+	gm_daemon_detach(gm);
 	drop_writer_lock(gm);
 	if (gm->lock_fd >= 0)
 		close(gm->lock_fd);
@@ -277,6 +286,21 @@ static int attach_backend(struct growmap *gm)
 	snprintf(gm->reason, sizeof(gm->reason), "signal: userfaultfd unavailable (%.150s); "
 		 "system calls touching untouched pages fail with EFAULT", why);
 	return gm->ops->attach(gm);
+}
+
+/* The reason's last part: shared through growmapd, or why not. */
+static void append_daemon_reason(struct growmap *gm)
+{
+	size_t len = strlen(gm->reason);
+	if (gm->daemon)
+		snprintf(gm->reason + len, sizeof(gm->reason) - len,
+			 "; shared through growmapd");
+	else if (gm->cfg.daemon == GM_DAEMON_OFF)
+		snprintf(gm->reason + len, sizeof(gm->reason) - len,
+			 "; without growmapd (daemon = off)");
+	else
+		snprintf(gm->reason + len, sizeof(gm->reason) - len,
+			 "; without growmapd (%s)", gm->daemon_why);
 }
 
 GROWMAP_EXPORT int growmap_open(struct growmap **out, int fd, size_t reserve,
@@ -337,11 +361,19 @@ int gm_open_placed(struct growmap **out, int fd, size_t reserve, unsigned flags,
 		goto fail;
 	if (writable && (r = open_private(gm, fd, &gm->lock_fd)) < 0)
 		goto fail;
+	/* Through growmapd, before the lock: the daemon refuses (-EBUSY) a
+	 * file that a writer alone holds. */
+	off_t floor = st.st_size;
+	if ((r = gm_daemon_attach(gm, &floor)) < 0)
+		goto fail;
+	r = 0;
+	if (gm->daemon)
+		gm->grow.floor_size = floor;
 
 	/* Registry check and insertion happen under one lock hold so two
 	 * threads cannot both become the writer. */
 	pthread_mutex_lock(&registry_lock);
-	if (writable && registry_has_writer_locked(gm->dev, gm->ino))
+	if (writable && registry_conflict_locked(gm))
 		r = -EBUSY;
 	else if (writable)
 		r = take_writer_lock(gm);
@@ -366,6 +398,7 @@ int gm_open_placed(struct growmap **out, int fd, size_t reserve, unsigned flags,
 		snprintf(gm->reason, sizeof(gm->reason), "%s: read-only, so the file is "
 			 "mapped directly and the backend has nothing to do", gm->ops->name);
 	}
+	append_daemon_reason(gm);
 	gm_log(&gm->cfg, GM_LOG_DEBUG, "attached fd %d (%zu bytes reserved, %s): %s",
 	       fd, gm->reserve, writable ? "read-write" : "read-only", gm->reason);
 	*out = gm;

@@ -136,11 +136,16 @@ static void wb_start_writeback(struct growmap *gm)
 	wb_count(gm, dirty);
 }
 
-/* A durable pass: the size the contract says, then fdatasync. */
-static void wb_durable(struct growmap *gm, bool datasync, bool apply_size, off_t size)
+/* A durable pass: the size the contract says, then fdatasync. Returns
+ * true when the size had to be left as it is for now (others share the
+ * file through growmapd). */
+static bool wb_durable(struct growmap *gm, bool datasync, bool apply_size, off_t size)
 {
 	int64_t dirty = dirty_pages(gm);    /* before the size settles: FIEMAP writes back */
 	int r = gm_settle_size(gm, apply_size, size);
+	bool deferred = r == 1;
+	if (deferred)
+		r = 0;
 	if (r == 0 && datasync) {
 		do
 			r = fdatasync(gm->fd) < 0 ? -errno : 0;
@@ -148,22 +153,21 @@ static void wb_durable(struct growmap *gm, bool datasync, bool apply_size, off_t
 		if (r == 0)
 			gm_stat_add(gm, syncs, 1);
 	}
-	if (r < 0) {
+	if (r < 0)
 		gm_record_error(gm, r);
-		return;
-	}
-	if (dirty)
+	else if (dirty)
 		wb_count(gm, dirty);
+	return deferred;
 }
 
 /* One pass; 'durable' for a sync or close, which 'datasync' makes durable
  * on disk too. Returns the sticky error. */
 static int wb_pass(struct growmap *gm, bool durable, bool datasync,
-		   bool apply_size, off_t size)
+		   bool apply_size, off_t size, bool *deferred)
 {
 	__atomic_store_n(&gm->grow.mapped_since_writeback, 0, __ATOMIC_RELAXED);
 	if (durable)
-		wb_durable(gm, datasync, apply_size, size);
+		*deferred = wb_durable(gm, datasync, apply_size, size);
 	else
 		wb_start_writeback(gm);
 	return __atomic_load_n(&gm->sticky_error, __ATOMIC_ACQUIRE);
@@ -240,11 +244,17 @@ static void *wb_thread_main(void *arg)
 			wb->exact_size_set = false;
 		pthread_mutex_unlock(&wb->lock);
 
-		int result = wb_pass(gm, durable, datasync, apply_size, size);
+		bool deferred = false;
+		int result = wb_pass(gm, durable, datasync, apply_size, size, &deferred);
 
 		pthread_mutex_lock(&wb->lock);
-		if (apply_size && !wb->exact_size_set)
+		if (apply_size && deferred && !wb->exact_size_set) {
+			/* not the only writer: the next sync tries again */
+			wb->exact_size = size;
+			wb->exact_size_set = true;
+		} else if (apply_size && !wb->exact_size_set) {
 			gm_grow_set_owned(gm, false);  /* tracked again from the new size */
+		}
 		if (durable) {
 			wb->completed = target;
 			wb->result = result;

@@ -30,7 +30,7 @@ static const char *const env_vars[] = {
 	"GROWMAP_CONFIG", "GROWMAP_BACKEND", "GROWMAP_RESERVE",
 	"GROWMAP_WRITEBACK_INTERVAL_MS", "GROWMAP_DIRTY_LIMIT",
 	"GROWMAP_FAULT_AROUND", "GROWMAP_QUEUE_DEPTH",
-	"GROWMAP_SYNC_ON_CLOSE", "GROWMAP_LOG_LEVEL",
+	"GROWMAP_SYNC_ON_CLOSE", "GROWMAP_LOG_LEVEL", "GROWMAP_DAEMON", "GROWMAP_SOCKET",
 };
 
 /* Files and directories made here, removed at exit: a failing assertion
@@ -123,6 +123,8 @@ static void assert_defaults(const struct gm_config *c)
 	ck_assert_uint_eq(c->queue_depth, 64);
 	ck_assert(c->sync_on_close);
 	ck_assert_int_eq(c->log_level, GM_LOG_WARN);
+	ck_assert_int_eq(c->daemon, GM_DAEMON_AUTO);
+	ck_assert_str_eq(c->socket, "");
 }
 
 START_TEST(defaults_without_file)
@@ -165,9 +167,13 @@ START_TEST(file_sets_every_key)
 		   "fault_around = 64\n"
 		   "queue_depth = 128\n"
 		   "sync_on_close = no\n"
-		   "log_level = debug\n");
+		   "log_level = debug\n"
+		   "daemon = required\n"
+		   "socket = /run/user/1000/growmap.sock\n");
 	struct gm_config c;
 	ck_assert_int_eq(load(&c, NULL), 0);
+	ck_assert_int_eq(c.daemon, GM_DAEMON_REQUIRED);
+	ck_assert_str_eq(c.socket, "/run/user/1000/growmap.sock");
 	ck_assert_int_eq(c.backend, GM_BACKEND_SIGNAL);
 	ck_assert_uint_eq(c.reserve, (size_t)1 << 30);
 	ck_assert_uint_eq(c.writeback_interval_ms, 250);
@@ -320,6 +326,13 @@ static const struct {
 	  "(expected auto, uffd or signal)" },
 	{ "backend = signal#x\n", 1, "key 'backend': invalid value 'signal#x' "
 	  "(expected auto, uffd or signal)" },
+	{ "daemon = yes\n", 1, "key 'daemon': invalid value 'yes' "
+	  "(expected off, auto or required)" },
+	{ "socket = growmap.sock\n", 1, "key 'socket': invalid value 'growmap.sock' "
+	  "(expected an absolute path shorter than 108 bytes)" },
+	{ "socket = /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	  1, "key 'socket': invalid value '/run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' "
+	  "(expected an absolute path shorter than 108 bytes)" },
 	/* The first bad line is reported, even with a later bad one. */
 	{ "queue_depth = 8\nqueue_depth = 9999\nfoo = 1\n", 2,
 	  "key 'queue_depth': invalid value '9999' (expected 1..4096)" },
@@ -455,9 +468,13 @@ START_TEST(environment_sets_every_key)
 	setenv("GROWMAP_QUEUE_DEPTH", "1", 1);
 	setenv("GROWMAP_SYNC_ON_CLOSE", "off", 1);
 	setenv("GROWMAP_LOG_LEVEL", "error", 1);
+	setenv("GROWMAP_DAEMON", "off", 1);
+	setenv("GROWMAP_SOCKET", "/tmp/g.sock", 1);
 	struct gm_config c;
 	ck_assert_int_eq(load(&c, NULL), 0);
 	ck_assert_str_eq(captured(), "");
+	ck_assert_int_eq(c.daemon, GM_DAEMON_OFF);
+	ck_assert_str_eq(c.socket, "/tmp/g.sock");
 	ck_assert_int_eq(c.backend, GM_BACKEND_UFFD);
 	ck_assert_uint_eq(c.reserve, (size_t)3 << 20);
 	ck_assert_uint_eq(c.writeback_interval_ms, 3600000);
@@ -536,6 +553,8 @@ static const struct {
 	{ "GROWMAP_QUEUE_DEPTH", "5000", "1..4096" },
 	{ "GROWMAP_SYNC_ON_CLOSE", "nah", "yes, no, true, false, on, off, 1 or 0" },
 	{ "GROWMAP_LOG_LEVEL", "trace", "error, warn, info or debug" },
+	{ "GROWMAP_DAEMON", "on", "off, auto or required" },
+	{ "GROWMAP_SOCKET", "", "an absolute path shorter than 108 bytes" },
 };
 
 START_TEST(bad_environment_is_refused)

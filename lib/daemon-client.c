@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Attaching through growmapd (SPEC 12): several processes share one
+ * growing file. Each maps the file itself and grows it with fallocate(2),
+ * which never shrinks a file; the one operation that could hurt another
+ * process, cutting the file down to its exact size, happens only under
+ * the daemon's settle lease, which it grants to a writer that is the
+ * file's only writer. The daemon settles the file itself when the last
+ * writer goes without doing so (a crash). See lib/proto.h and growmapd(8).
+ *
+ * One connection per attachment: its end is the attachment's end, so the
+ * daemon learns of a crash from the kernel, not from us.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "growmap-internal.h"
+#include "proto.h"
+
+/* How long a request may wait for its answer before the daemon counts as
+ * gone: an ATTACH waits while another writer holds the settle lease,
+ * which lasts one sync. */
+#define REPLY_TIMEOUT_S 30
+
+struct gm_daemon {
+	int sock;
+	pthread_mutex_t lock;      /* one request at a time */
+	bool lost;                 /* connection failed: never cut the file */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	struct timeval tv = { .tv_sec = REPLY_TIMEOUT_S };
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = errno;
+		close(s);
+		return -err;
+	}
+	return s;
+}
+
+/* The socket to try: the configured one, else the user's own daemon
+ * ($XDG_RUNTIME_DIR/growmap.sock, not for root), else the system's. */
+static int connect_default(const struct gm_config *cfg, char *used, size_t len)
+{
+	if (cfg->socket[0]) {
+		snprintf(used, len, "%s", cfg->socket);
+		return connect_to(cfg->socket);
+	}
+	const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
+	if (geteuid() != 0 && xdg && *xdg) {
+		char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+		if ((size_t)snprintf(path, sizeof(path), "%s/growmap.sock", xdg) < sizeof(path)) {
+			int s = connect_to(path);
+			if (s >= 0 || (s != -ENOENT && s != -ECONNREFUSED)) {
+				snprintf(used, len, "%s", path);
+				return s;
+			}
+		}
+	}
+	snprintf(used, len, "%s", GM_SYSTEM_SOCKET);
+	return connect_to(GM_SYSTEM_SOCKET);
+}
+
+/* Sends one request (with 'fd' attached when >= 0) and reads its reply. */
+static int request(struct gm_daemon *d, struct gmd_msg *m, int fd)
+{
+	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (fd >= 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	uint16_t type = m->type;
+	m->magic = GMD_MAGIC;
+	ssize_t n;
+	do
+		n = sendmsg(d->sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*m))
+		return n < 0 ? -errno : -EPROTO;
+	size_t got = 0;
+	while (got < sizeof(*m)) {
+		n = recv(d->sock, (char *)m + got, sizeof(*m) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ECONNRESET;
+		got += (size_t)n;
+	}
+	if (m->magic != GMD_MAGIC || m->type != (type | GMD_REPLY))
+		return -EPROTO;
+	return 0;
+}
+
+/* A failed exchange: the daemon is gone or confused. From now on this
+ * attachment never cuts its file (its size may run ahead; growmap(7)). */
+static int lose(struct growmap *gm, int err)
+{
+	struct gm_daemon *d = gm->daemon;
+	if (!d->lost)
+		gm_log(&gm->cfg, GM_LOG_WARN, "growmapd at %s: %s; going on without it "
+		       "(the file is not cut to its exact size by this process)",
+		       d->path, strerror(-err));
+	d->lost = true;
+	return err;
+}
+
+int gm_daemon_attach(struct growmap *gm, off_t *floor)
+{
+	if (gm->cfg.daemon == GM_DAEMON_OFF)
+		return 1;
+	struct gm_daemon *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	pthread_mutex_init(&d->lock, NULL);
+	d->sock = connect_default(&gm->cfg, d->path, sizeof(d->path));
+	int r = d->sock;
+	if (r >= 0) {
+		struct gmd_msg m = {
+			.type = GMD_ATTACH,
+			.flags = gm->writable ? GMD_F_WRITE : 0,
+			.arg = { gm->reserve, (uint64_t)gm->grow.attach_size },
+		};
+		r = request(d, &m, gm->fd);
+		if (r == 0)
+			r = m.status;
+		if (r == 0) {
+			*floor = (off_t)m.arg[0];
+			gm->daemon = d;
+			return 0;
+		}
+		close(d->sock);
+	}
+	snprintf(gm->daemon_why, sizeof(gm->daemon_why), "growmapd at %s: %s",
+		 d->path, strerror(-r));
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+	return gm->cfg.daemon == GM_DAEMON_REQUIRED ? r : 1;
+}
+
+int gm_daemon_sync_begin(struct growmap *gm, off_t *floor)
+{
+	struct gm_daemon *d = gm->daemon;
+	pthread_mutex_lock(&d->lock);
+	int r = 0;
+	if (!d->lost) {
+		struct gmd_msg m = { .type = GMD_SYNC };
+		r = request(d, &m, -1);
+		if (r < 0 || (r = m.status) < 0) {
+			lose(gm, r);
+			r = 0;
+		} else {
+			r = m.arg[0] == 1;
+			*floor = (off_t)m.arg[1];
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+void gm_daemon_settled(struct growmap *gm, off_t size)
+{
+	struct gm_daemon *d = gm->daemon;
+	pthread_mutex_lock(&d->lock);
+	if (!d->lost) {
+		struct gmd_msg m = { .type = GMD_SETTLED, .arg = { (uint64_t)size } };
+		int r = request(d, &m, -1);
+		if (r < 0 || m.status < 0)
+			lose(gm, r < 0 ? r : m.status);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+void gm_daemon_detach(struct growmap *gm)
+{
+	struct gm_daemon *d = gm->daemon;
+	if (!d)
+		return;
+	if (!d->lost) {
+		struct gmd_msg m = { .type = GMD_DETACH };
+		request(d, &m, -1);
+	}
+	close(d->sock);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+	gm->daemon = NULL;
+}
