@@ -416,7 +416,7 @@ static int settle_exact(struct growmap *gm)
 		size_t lo = g->attach_page + (g->attach_size % (off_t)ps ? 1 : 0);
 		/* Not only what is mapped: an earlier sync may have kept
 		 * stored pages that are placeholder now. */
-		size_t hi = (size_t)((g->file_size + (off_t)ps - 1) / (off_t)ps);
+		size_t hi = (size_t)((current_size(gm) + (off_t)ps - 1) / (off_t)ps);
 		if (hi > gm->npages)
 			hi = gm->npages;
 		if (hi < g->mapped_end)

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sharing one growing file through growmapd (SPEC 12), with the real
+ * daemon (GROWMAPD_PROG) on a socket of its own per case. Compiled once
+ * per backend (TEST_BACKEND).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char path[PATH_MAX];
+static char sock_dir[PATH_MAX], sock_path[PATH_MAX];
+
+static void setup(void)
+{
+	tu_select_backend();
+	tu_install_catchers();
+	signal(SIGPIPE, SIG_IGN);
+	alarm(120);              /* a hang ends the case, not the suite */
+}
+
+static bool socket_answers(const char *p)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (s >= 0)
+		close(s);
+	return ok;
+}
+
+/* Starts growmapd on sock_path (made once per case) and points this
+ * process's attaches at it, daemon required. Returns its pid once the
+ * socket accepts connections. */
+static pid_t start_daemon(void)
+{
+	if (!sock_dir[0]) {
+		snprintf(sock_dir, sizeof(sock_dir), "/tmp/growmapd-test-XXXXXX");
+		ck_assert_ptr_nonnull(mkdtemp(sock_dir));
+		snprintf(sock_path, sizeof(sock_path), "%s/growmapd.sock", sock_dir);
+	}
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		execl(GROWMAPD_PROG, "growmapd", "--socket", sock_path, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && !socket_answers(sock_path); i++) {
+		int status;
+		ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0, "growmapd exited, status %#x",
+			      status);
+		usleep(10000);
+	}
+	ck_assert_msg(socket_answers(sock_path), "growmapd never answered on %s", sock_path);
+	setenv("GROWMAP_SOCKET", sock_path, 1);
+	setenv("GROWMAP_DAEMON", "required", 1);
+	return pid;
+}
+
+static void stop_daemon(pid_t pid)
+{
+	int status;
+	kill(pid, SIGTERM);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "growmapd ended with status %#x", status);
+	rmdir(sock_dir);
+}
+
+/* Waits up to 'ms' for the file to reach 'size'; returns the last size. */
+static off_t wait_for_size(int fd, off_t size, int ms)
+{
+	off_t now = tu_file_size(fd);
+	for (int i = 0; i < ms && now != size; i++) {
+		usleep(1000);
+		now = tu_file_size(fd);
+	}
+	return now;
+}
+
+static void wait_child_ok(pid_t pid)
+{
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child %d: status %#x (exit %d)", (int)pid, status,
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/* ------------------------------------------------------------------------
+ * Two processes, four threads each, one file.
+ *
+ * Page p < SHARE_OWN belongs to process p % 2, thread p / 2 % 4, and holds
+ * seed p + 1. Pages SHARE_OWN..SHARE_OWN + SHARE_BOTH are written by both
+ * processes, the first half of each by process 0, the second by process 1.
+ * Process 0 also stores a single zero byte at page SHARE_TOP, the highest
+ * page: the size after both close is (SHARE_TOP + 1) pages.
+ */
+enum { SHARE_OWN = 512, SHARE_BOTH = 32, SHARE_TOP = 700, SHARE_THREADS = 4 };
+
+struct share_sync {
+	int ready;      /* processes done storing */
+};
+
+struct share_thread {
+	unsigned char *base;
+	int proc, thread;
+};
+
+static unsigned char both_byte(size_t page, size_t off)
+{
+	return tu_pattern((uint32_t)page + 7777, off);
+}
+
+static void *share_store(void *arg)
+{
+	struct share_thread *t = arg;
+	for (size_t p = 0; p < SHARE_OWN; p++)
+		if ((int)(p % 2) == t->proc && (int)(p / 2 % SHARE_THREADS) == t->thread)
+			tu_fill_page(t->base + p * PS, (uint32_t)p + 1, p);
+	for (size_t p = SHARE_OWN + (size_t)t->thread; p < SHARE_OWN + SHARE_BOTH;
+	     p += SHARE_THREADS) {
+		size_t from = t->proc ? PS / 2 : 0;
+		for (size_t i = from; i < from + PS / 2; i++)
+			t->base[p * PS + i] = both_byte(p, i);
+	}
+	return NULL;
+}
+
+/* One process's part; returns its exit status. */
+static int share_process(int fd, int proc, struct share_sync *sync)
+{
+	struct growmap *gm;
+	if (growmap_open(&gm, fd, (size_t)64 << 20, 0) < 0)
+		return 2;
+	if (!strstr(growmap_backend_reason(gm), "shared through growmapd"))
+		return 3;
+	unsigned char *base = growmap_addr(gm);
+	pthread_t th[SHARE_THREADS];
+	struct share_thread args[SHARE_THREADS];
+	for (int t = 0; t < SHARE_THREADS; t++) {
+		args[t] = (struct share_thread){ base, proc, t };
+		if (pthread_create(&th[t], NULL, share_store, &args[t]))
+			return 4;
+	}
+	for (int t = 0; t < SHARE_THREADS; t++)
+		pthread_join(th[t], NULL);
+	if (proc == 0)
+		base[SHARE_TOP * PS + 5] = 0;
+	__atomic_add_fetch(&sync->ready, 1, __ATOMIC_ACQ_REL);
+	for (int i = 0; i < 20000 && __atomic_load_n(&sync->ready, __ATOMIC_ACQUIRE) < 2; i++)
+		usleep(1000);
+	if (__atomic_load_n(&sync->ready, __ATOMIC_ACQUIRE) < 2)
+		return 5;
+	/* Every page of the other process, through this mapping. */
+	unsigned char page[PS];
+	for (size_t p = 0; p < SHARE_OWN; p++) {
+		if ((int)(p % 2) == proc)
+			continue;
+		tu_fill_page(page, (uint32_t)p + 1, p);
+		if (memcmp(base + p * PS, page, PS))
+			return 6;
+	}
+	for (size_t p = SHARE_OWN; p < SHARE_OWN + SHARE_BOTH; p++)
+		for (size_t i = 0; i < PS; i++)
+			if (base[p * PS + i] != both_byte(p, i))
+				return 7;
+	if (growmap_close(gm) != 0)
+		return 8;
+	return 0;
+}
+
+START_TEST(two_processes_share_one_file)
+{
+	pid_t d = start_daemon();
+	int fd = tu_tmpfile(path);
+	struct share_sync *sync = mmap(NULL, sizeof(*sync), PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(sync, MAP_FAILED);
+	pid_t kids[2];
+	for (int proc = 0; proc < 2; proc++) {
+		kids[proc] = fork();
+		ck_assert_int_ge(kids[proc], 0);
+		if (kids[proc] == 0)
+			_exit(share_process(fd, proc, sync));
+	}
+	wait_child_ok(kids[0]);
+	wait_child_ok(kids[1]);
+	off_t want = (off_t)(SHARE_TOP + 1) * PS;
+	ck_assert_int_eq(wait_for_size(fd, want, 1000), want);
+	uint32_t seeds[SHARE_OWN];
+	for (size_t p = 0; p < SHARE_OWN; p++)
+		seeds[p] = (uint32_t)p + 1;
+	long long bad = tu_verify_file(fd, seeds, SHARE_OWN, want);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	unsigned char page[PS];
+	for (size_t p = SHARE_OWN; p < SHARE_OWN + SHARE_BOTH; p++) {
+		ck_assert_int_eq(pread(fd, page, PS, (off_t)(p * PS)), PS);
+		for (size_t i = 0; i < PS; i++)
+			ck_assert_msg(page[i] == both_byte(p, i), "page %zu byte %zu", p, i);
+	}
+	for (size_t p = SHARE_OWN + SHARE_BOTH; p <= SHARE_TOP; p++) {
+		ck_assert_int_eq(pread(fd, page, PS, (off_t)(p * PS)), PS);
+		for (size_t i = 0; i < PS; i++)
+			ck_assert_msg(page[i] == 0, "page %zu byte %zu not zero", p, i);
+	}
+	close(fd);
+	unlink(path);
+	stop_daemon(d);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * A writer killed right after a completed store: every store it made is
+ * in the file, and within a second of its death the daemon has cut the
+ * file to its exact size (the end of the highest page stored: pages hold
+ * non-zero bytes here, so that the daemon's rule is the contract's).
+ */
+enum { CRASH_PAGES = 512, CRASH_TRIALS = 20 };
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static void crash_child(int fd, int report, int go)
+{
+	struct growmap *gm;
+	if (growmap_open(&gm, fd, (size_t)16 << 20, 0) < 0)
+		_exit(2);
+	unsigned char *base = growmap_addr(gm);
+	for (size_t p = 0; p < CRASH_PAGES; p++) {
+		tu_fill_page(base + p * PS, (uint32_t)p + 3, p);
+		uint32_t done = (uint32_t)p;
+		char c;
+		if (write(report, &done, sizeof(done)) != sizeof(done) ||
+		    read(go, &c, 1) != 1)
+			_exit(3);
+	}
+	_exit(4);
+}
+
+START_TEST(killed_writer_keeps_stores_size_exact_within_1s)
+{
+	pid_t d = start_daemon();
+	for (int trial = 0; trial < CRASH_TRIALS; trial++) {
+		int fd = tu_tmpfile(path);
+		int report[2], go[2];
+		ck_assert_int_eq(pipe(report), 0);
+		ck_assert_int_eq(pipe(go), 0);
+		size_t kill_after = 1 + mix((uint64_t)trial) % (CRASH_PAGES - 1);
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			close(report[0]);
+			close(go[1]);
+			crash_child(fd, report[1], go[0]);
+		}
+		close(report[1]);
+		close(go[0]);
+		uint32_t last = 0;
+		for (size_t n = 0; n < kill_after; n++) {
+			ck_assert_int_eq(read(report[0], &last, sizeof(last)), sizeof(last));
+			if (n + 1 < kill_after)
+				ck_assert_int_eq(write(go[1], "g", 1), 1);
+		}
+		kill(pid, SIGKILL);
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int status;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		off_t want = (off_t)(last + 1) * PS;
+		off_t got = wait_for_size(fd, want, 1000);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ck_assert_msg(got == want, "trial %d: size %lld after %ld ms, want %lld", trial,
+			      (long long)got,
+			      (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000),
+			      (long long)want);
+		uint32_t seeds[CRASH_PAGES] = { 0 };
+		for (size_t p = 0; p <= last; p++)
+			seeds[p] = (uint32_t)p + 3;
+		long long bad = tu_verify_file(fd, seeds, last + 1, want);
+		ck_assert_msg(bad < 0, "trial %d: file differs at %lld", trial, bad);
+		close(report[0]);
+		close(go[1]);
+		close(fd);
+		unlink(path);
+	}
+	stop_daemon(d);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * daemon = required with no daemon: the attach fails with the
+ * connection's errno; auto works alone and says so.
+ */
+START_TEST(required_without_daemon_fails_auto_works_alone)
+{
+	int fd = tu_tmpfile(path);
+	struct growmap *gm;
+	setenv("GROWMAP_SOCKET", "/nonexistent-growmap-dir/growmapd.sock", 1);
+	setenv("GROWMAP_DAEMON", "required", 1);
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), -ENOENT);
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, GROWMAP_RDONLY), -ENOENT);
+	setenv("GROWMAP_DAEMON", "auto", 1);
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	ck_assert_msg(strstr(growmap_backend_reason(gm), "without growmapd (growmapd at "
+			     "/nonexistent-growmap-dir/growmapd.sock: No such file"),
+		      "reason: %s", growmap_backend_reason(gm));
+	((char *)growmap_addr(gm))[5000] = 'x';
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 2 * PS);
+	setenv("GROWMAP_DAEMON", "off", 1);
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	ck_assert_ptr_nonnull(strstr(growmap_backend_reason(gm), "(daemon = off)"));
+	ck_assert_int_eq(growmap_close(gm), 0);
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * growmapd killed while two writers are attached: both keep storing,
+ * sync and close with 0, nothing is lost; a new growmapd on the same
+ * socket serves new attaches.
+ */
+static int survivor(int fd, int proc, struct share_sync *sync, pid_t daemon_pid)
+{
+	struct growmap *gm;
+	if (growmap_open(&gm, fd, (size_t)16 << 20, 0) < 0)
+		return 2;
+	unsigned char *base = growmap_addr(gm);
+	for (size_t p = (size_t)proc; p < 128; p += 2)
+		tu_fill_page(base + p * PS, (uint32_t)p + 1, p);
+	__atomic_add_fetch(&sync->ready, 1, __ATOMIC_ACQ_REL);
+	/* the test kills the daemon once both are here */
+	for (int i = 0; i < 20000 && kill(daemon_pid, 0) == 0; i++)
+		usleep(1000);
+	for (size_t p = 128 + (size_t)proc; p < 256; p += 2)
+		tu_fill_page(base + p * PS, (uint32_t)p + 1, p);
+	if (growmap_sync(gm) != 0)
+		return 3;
+	if (growmap_close(gm) != 0)
+		return 4;
+	return 0;
+}
+
+START_TEST(daemon_killed_clients_keep_working)
+{
+	pid_t d = start_daemon();
+	int fd = tu_tmpfile(path);
+	struct share_sync *sync = mmap(NULL, sizeof(*sync), PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(sync, MAP_FAILED);
+	pid_t kids[2];
+	for (int proc = 0; proc < 2; proc++) {
+		kids[proc] = fork();
+		ck_assert_int_ge(kids[proc], 0);
+		if (kids[proc] == 0)
+			_exit(survivor(fd, proc, sync, d));
+	}
+	for (int i = 0; i < 20000 && __atomic_load_n(&sync->ready, __ATOMIC_ACQUIRE) < 2; i++)
+		usleep(1000);
+	ck_assert_int_eq(__atomic_load_n(&sync->ready, __ATOMIC_ACQUIRE), 2);
+	kill(d, SIGKILL);
+	int status;
+	ck_assert_int_eq(waitpid(d, &status, 0), d);
+	wait_child_ok(kids[0]);
+	wait_child_ok(kids[1]);
+	/* Nobody could cut the file: it may run ahead, never short. */
+	uint32_t seeds[256];
+	for (size_t p = 0; p < 256; p++)
+		seeds[p] = (uint32_t)p + 1;
+	off_t size = tu_file_size(fd);
+	ck_assert_int_ge(size, 256 * PS);
+	long long bad = tu_verify_file(fd, seeds, 256, size);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+
+	d = start_daemon();      /* the same socket path, left behind */
+	struct growmap *gm;
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(wait_for_size(fd, 256 * PS, 1000), 256 * PS);
+	close(fd);
+	unlink(path);
+	stop_daemon(d);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * A writer alone and writers through the daemon exclude each other; two
+ * attaches through the daemon in one process share the file.
+ */
+START_TEST(writers_alone_and_shared_exclude_each_other)
+{
+	pid_t d = start_daemon();
+	int fd = tu_tmpfile(path);
+	struct growmap *alone, *a, *b;
+	setenv("GROWMAP_DAEMON", "off", 1);
+	ck_assert_int_eq(growmap_open(&alone, fd, 1 << 20, 0), 0);
+	setenv("GROWMAP_DAEMON", "required", 1);
+	ck_assert_int_eq(growmap_open(&a, fd, 1 << 20, 0), -EBUSY);
+	ck_assert_int_eq(growmap_close(alone), 0);
+
+	ck_assert_int_eq(growmap_open(&a, fd, 1 << 20, 0), 0);
+	ck_assert_int_eq(growmap_open(&b, fd, 1 << 20, 0), 0);
+	setenv("GROWMAP_DAEMON", "off", 1);
+	ck_assert_int_eq(growmap_open(&alone, fd, 1 << 20, 0), -EBUSY);
+	char *pa = growmap_addr(a), *pb = growmap_addr(b);
+	pa[30 * PS + 1] = 'a';
+	pb[20 * PS + 2] = 'b';
+	ck_assert_int_eq(pb[30 * PS + 1], 'a');
+	ck_assert_int_eq(pa[20 * PS + 2], 'b');
+	ck_assert_int_eq(growmap_sync(b), 0);    /* not alone: nothing cut */
+	ck_assert_int_ge(tu_file_size(fd), 31 * PS);
+	ck_assert_int_eq(pa[30 * PS + 1], 'a');
+	ck_assert_int_eq(growmap_close(a), 0);
+	/* b alone now: exact, a's higher page included */
+	ck_assert_int_eq(growmap_close(b), 0);
+	ck_assert_int_eq(tu_file_size(fd), 31 * PS);
+	close(fd);
+	unlink(path);
+	stop_daemon(d);
+}
+END_TEST
+
+int main(void)
+{
+	tu_require_backend();
+	if (access(GROWMAPD_PROG, X_OK) != 0) {
+		printf("skip: %s not built\n", GROWMAPD_PROG);
+		return 77;
+	}
+	Suite *s = suite_create("shared-" TEST_BACKEND);
+	TCase *tc = tcase_create("shared");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, two_processes_share_one_file);
+	tcase_add_test(tc, killed_writer_keeps_stores_size_exact_within_1s);
+	tcase_add_test(tc, required_without_daemon_fails_auto_works_alone);
+	tcase_add_test(tc, daemon_killed_clients_keep_working);
+	tcase_add_test(tc, writers_alone_and_shared_exclude_each_other);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
