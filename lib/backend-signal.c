@@ -142,6 +142,9 @@ static int answer_load(struct growmap *gm, size_t page)
 	size_t ps = gm->page_size;
 	if (gm_page_has_file_data(gm, page))
 		return gm_map_file_pages(gm, page, 1, PROT_READ);
+	/* Through growmapd: the file's page, which shows others' stores. */
+	if (gm->daemon && gm_grow_for_load(gm, page) == 0)
+		return 0;
 	return mprotect(gm->base + page * ps, ps, PROT_READ) < 0 ? -errno : 0;
 }
 
@@ -258,7 +261,15 @@ static int signal_to_placeholder(struct growmap *gm, size_t from, size_t to, boo
 	if (mmap(at, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
 		 -1, 0) == MAP_FAILED)
 		return -errno;
-	return madvise(at, len, MADV_DONTFORK) < 0 ? -errno : 0;
+	return gm_dontfork(gm, at, len);
+}
+
+/* The child inherited the placeholder as it is (PROT_NONE, or readable
+ * zeros) and the handler with it, which serves the child from now on. */
+static int signal_after_fork(struct growmap *gm)
+{
+	(void)gm;
+	return 0;
 }
 
 const struct gm_backend_ops gm_signal_ops = {
@@ -266,4 +277,5 @@ const struct gm_backend_ops gm_signal_ops = {
 	.attach = signal_attach,
 	.to_placeholder = signal_to_placeholder,
 	.detach = signal_detach,
+	.after_fork = signal_after_fork,
 };

@@ -180,13 +180,18 @@ static void answer_load(struct growmap *gm, size_t page)
 	 * page, so that this one sees those stores. (Alone, a page wholly
 	 * inside the file is never placeholder: only the partial last one,
 	 * whose copy keeps a store into it seen.) */
-	if (gm->daemon && gm_page_inside_file(gm, page) &&
-	    gm_map_file_pages(gm, page, 1, PROT_READ | PROT_WRITE) == 0) {
-		if (page + 1 > gm->grow.mapped_end)
-			gm->grow.mapped_end = page + 1;
-		wake_range(ub, at, ps);
-		gm_stat_add(gm, pages_populated, 1);
-		return;
+	if (gm->daemon) {
+		int r = -EAGAIN;
+		if (gm_page_inside_file(gm, page))
+			r = gm_map_file_pages(gm, page, 1, PROT_READ | PROT_WRITE);
+		else if (!gm_page_has_file_data(gm, page))
+			r = gm_grow_for_load(gm, page);
+		if (r == 0) {
+			if (page + 1 > gm->grow.mapped_end)
+				gm->grow.mapped_end = page + 1;
+			wake_range(ub, at, ps);
+			return;
+		}
 	}
 	if (gm_page_has_file_data(gm, page)) {
 		if (gm_read_page(gm, page, ub->page_buf) < 0)
@@ -297,7 +302,7 @@ static void *service_main(void *arg)
 }
 
 /* Sets ub->uffd up, or says why it cannot be had. */
-static int uffd_setup(struct growmap *gm, struct uffd_backend *ub)
+static int uffd_open(struct growmap *gm, struct uffd_backend *ub)
 {
 	enum uffd_mode mode;
 	int probe = -EPERM;
@@ -330,10 +335,20 @@ static int uffd_setup(struct growmap *gm, struct uffd_backend *ub)
 		}
 	}
 	ub->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	return 0;
+}
+
+/* Sets ub->uffd up and registers the placeholder above the size at
+ * attach, or says why it cannot be had. */
+static int uffd_setup(struct growmap *gm, struct uffd_backend *ub)
+{
+	int r = uffd_open(gm, ub);
+	if (r < 0)
+		return r;
 	if (gm->grow.attach_page >= gm->npages)
 		return 0;        /* the file fills the range: nothing to serve */
 	ub->wp = true;
-	int r = register_range(gm, gm->grow.attach_page, gm->npages);
+	r = register_range(gm, gm->grow.attach_page, gm->npages);
 	if (r == -EINVAL) {      /* no write-protect on anonymous memory here */
 		ub->wp = false;
 		r = register_range(gm, gm->grow.attach_page, gm->npages);
@@ -365,6 +380,8 @@ static void uffd_detach(struct growmap *gm)
 	gm->backend = NULL;
 }
 
+static int uffd_start(struct growmap *gm, struct uffd_backend *ub);
+
 static int uffd_attach(struct growmap *gm)
 {
 	struct uffd_backend *ub = calloc(1, sizeof(*ub));
@@ -377,23 +394,30 @@ static int uffd_attach(struct growmap *gm)
 		return -ENOMEM;
 	size_t ps = gm->page_size;
 	size_t from = gm->grow.attach_page;
+	int r;
 	if (from < gm->npages &&
 	    mmap(gm->base + from * ps, (gm->npages - from) * ps, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
 		return -errno;
 	if (from < gm->npages &&
-	    madvise(gm->base + from * ps, (gm->npages - from) * ps, MADV_DONTFORK) < 0)
-		return -errno;
-	int r = uffd_setup(gm, ub);
+	    (r = gm_dontfork(gm, gm->base + from * ps, (gm->npages - from) * ps)) < 0)
+		return r;
+	r = uffd_setup(gm, ub);
 	if (r < 0)
 		return r;
+	return uffd_start(gm, ub);
+}
+
+/* Starts the fault-service thread. */
+static int uffd_start(struct growmap *gm, struct uffd_backend *ub)
+{
 	ub->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (ub->stop_fd < 0)
 		return -errno;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&ub->thread, NULL, service_main, gm);
+	int r = pthread_create(&ub->thread, NULL, service_main, gm);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r)
 		return -r;
@@ -451,9 +475,10 @@ static int uffd_to_placeholder(struct growmap *gm, size_t from, size_t to, bool 
 	if (mmap(at, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
 		return -errno;
-	if (madvise(at, len, MADV_DONTFORK) < 0)
-		return -errno;
-	int r = register_range(gm, from, to);
+	int r = gm_dontfork(gm, at, len);
+	if (r < 0)
+		return r;
+	r = register_range(gm, from, to);
 	if (r < 0)
 		return r;
 	if (salvage) {
@@ -481,9 +506,63 @@ static int uffd_to_placeholder(struct growmap *gm, size_t from, size_t to, bool 
 	return 0;
 }
 
+/* One run of anonymous memory the child inherited: the parent's answers
+ * to loads are dropped (the next access faults here again), and the run
+ * is registered with the child's own userfaultfd. */
+static int register_inherited(struct growmap *gm, size_t first, size_t count)
+{
+	struct uffd_backend *ub = gm->backend;
+	if (madvise(gm->base + first * gm->page_size, count * gm->page_size,
+		    MADV_DONTNEED) < 0)
+		return -errno;
+	int r = register_range(gm, first, first + count);
+	if (r == -EINVAL && ub->wp) {
+		ub->wp = false;
+		r = register_range(gm, first, first + count);
+	}
+	return r;
+}
+
+/*
+ * The child of fork() inherited the range (through growmapd) without the
+ * parent's userfaultfd: the kernel left the child's placeholder plain
+ * anonymous memory, where a store would stay private. Before fork()
+ * returns in the child, that memory is registered with a userfaultfd of
+ * the child's own, served by a thread of its own.
+ */
+static int uffd_after_fork(struct growmap *gm)
+{
+	struct uffd_backend *old = gm->backend;
+	if (old->uffd >= 0)
+		close(old->uffd);
+	if (old->stop_fd >= 0)
+		close(old->stop_fd);
+	if (old->pagemap_fd >= 0)
+		close(old->pagemap_fd);
+	struct uffd_backend *ub = calloc(1, sizeof(*ub));
+	if (!ub)
+		return -ENOMEM;
+	ub->uffd = ub->stop_fd = ub->pagemap_fd = -1;
+	ub->wp = old->wp;
+	gm->backend = ub;
+	ub->page_buf = aligned_alloc(gm->page_size, gm->page_size);
+	if (!ub->page_buf)
+		return -ENOMEM;
+	char reason[sizeof(gm->reason)];
+	memcpy(reason, gm->reason, sizeof(reason));
+	int r = uffd_open(gm, ub);
+	memcpy(gm->reason, reason, sizeof(reason));
+	if (r == 0)
+		r = gm_each_placeholder_run(gm, register_inherited);
+	if (r == 0)
+		r = uffd_start(gm, ub);
+	return r;
+}
+
 const struct gm_backend_ops gm_uffd_ops = {
 	.name = "uffd",
 	.attach = uffd_attach,
 	.to_placeholder = uffd_to_placeholder,
 	.detach = uffd_detach,
+	.after_fork = uffd_after_fork,
 };

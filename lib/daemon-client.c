@@ -201,6 +201,33 @@ void gm_daemon_settled(struct growmap *gm, off_t size)
 	pthread_mutex_unlock(&d->lock);
 }
 
+void gm_daemon_after_fork(struct growmap *gm)
+{
+	struct gm_daemon *old = gm->daemon;
+	if (old->sock >= 0)
+		close(old->sock);   /* the parent's connection stays its own */
+	gm->daemon = NULL;
+	off_t floor;
+	enum gm_daemon_mode mode = gm->cfg.daemon;
+	gm->cfg.daemon = GM_DAEMON_REQUIRED;
+	int r = gm_daemon_attach(gm, &floor);
+	gm->cfg.daemon = mode;
+	if (r == 0)
+		return;
+	/* The range is shared all the same (the child inherited it): go on,
+	 * but never cut the file. */
+	struct gm_daemon *d = calloc(1, sizeof(*d));
+	if (!d)
+		abort();    /* nothing to share the range with otherwise */
+	d->sock = -1;
+	d->lost = true;
+	pthread_mutex_init(&d->lock, NULL);
+	snprintf(d->path, sizeof(d->path), "%s", old->path);
+	gm->daemon = d;
+	gm_log(&gm->cfg, GM_LOG_WARN, "after fork: %s; the child does not cut the file "
+	       "to its exact size", gm->daemon_why);
+}
+
 void gm_daemon_detach(struct growmap *gm)
 {
 	struct gm_daemon *d = gm->daemon;
@@ -210,7 +237,8 @@ void gm_daemon_detach(struct growmap *gm)
 		struct gmd_msg m = { .type = GMD_DETACH };
 		request(d, &m, -1);
 	}
-	close(d->sock);
+	if (d->sock >= 0)
+		close(d->sock);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 	gm->daemon = NULL;

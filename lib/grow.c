@@ -39,6 +39,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -97,10 +99,47 @@ int gm_map_file_pages(struct growmap *gm, size_t first, size_t count, int prot)
 	if (mmap(at, count * ps, prot, MAP_SHARED | MAP_FIXED, gm->fd,
 		 (off_t)(first * ps)) == MAP_FAILED)
 		return -errno;
-	/* The child of fork() gets nothing here (growmap(7)). */
-	if (madvise(at, count * ps, MADV_DONTFORK) < 0)
+	return gm_dontfork(gm, at, count * ps);
+}
+
+/* Without the daemon the child of fork() gets nothing of the range;
+ * through it, the child inherits the range and attaches it again
+ * (gm_after_fork_child(), growmap(7)). */
+int gm_dontfork(struct growmap *gm, void *at, size_t len)
+{
+	if (gm->daemon)
+		return 0;
+	return madvise(at, len, MADV_DONTFORK) < 0 ? -errno : 0;
+}
+
+int gm_each_placeholder_run(struct growmap *gm,
+			    int (*fn)(struct growmap *, size_t, size_t))
+{
+	FILE *maps = fopen("/proc/self/maps", "re");
+	if (!maps)
 		return -errno;
-	return 0;
+	uintptr_t lo = (uintptr_t)gm->base, hi = lo + gm->reserve;
+	char *line = NULL;
+	size_t cap = 0;
+	int r = 0;
+	while (r == 0 && getline(&line, &cap, maps) > 0) {
+		uintptr_t start, end;
+		unsigned long long off, inode;
+		char perms[8], dev[16];
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %7s %llx %15s %llu", &start, &end,
+			   perms, &off, dev, &inode) != 6)
+			continue;
+		if (inode != 0 || end <= lo || start >= hi)
+			continue;   /* the file, or outside the range */
+		if (start < lo)
+			start = lo;
+		if (end > hi)
+			end = hi;
+		r = fn(gm, (start - lo) / gm->page_size, (end - start) / gm->page_size);
+	}
+	free(line);
+	fclose(maps);
+	return r;
 }
 
 /* At attach: the pages wholly inside the file are the file. */
@@ -346,6 +385,33 @@ int gm_grow_store(struct growmap *gm, size_t page, size_t *first, size_t *count)
 		gm_writeback_kick(gm);
 	*first = page;
 	*count = n;
+	return 0;
+}
+
+/*
+ * Through growmapd, a load of a page beyond the file's end grows the file
+ * over that page (disk reserved, as for a store) and maps the file's
+ * page, so that this process sees what another one stores there later; a
+ * copy of zeros would hide those stores for good. The load still does
+ * not count in the exact size: the page stays an unwritten extent (or a
+ * page of zeros) until something is stored into it. Called with the grow
+ * lock held. Returns 0, or a negative errno: the caller then answers with
+ * zeros.
+ */
+int gm_grow_for_load(struct growmap *gm, size_t page)
+{
+	struct gm_grow *g = &gm->grow;
+	size_t n = 1;
+	int r = reserve_window(gm, page, &n, fsize_limit_pages(gm));
+	if (r < 0)
+		return r;
+	r = gm_map_file_pages(gm, page, 1, PROT_READ | PROT_WRITE);
+	if (r < 0)
+		return r;
+	madvise(gm->base + page * gm->page_size, gm->page_size, MADV_RANDOM);
+	if (page + 1 > g->mapped_end)
+		g->mapped_end = page + 1;
+	gm_stat_add(gm, pages_populated, 1);
 	return 0;
 }
 

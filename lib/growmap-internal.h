@@ -104,6 +104,10 @@ struct gm_backend_ops {
 	int (*to_placeholder)(struct growmap *gm, size_t from, size_t to, bool salvage);
 	/* Stop serving faults and release backend resources. */
 	void (*detach)(struct growmap *gm);
+	/* In the child of fork() of a range shared through growmapd, which
+	 * the child inherited: serve its placeholder in the child, where
+	 * none of the parent's threads run. Returns 0 or -errno. */
+	int (*after_fork)(struct growmap *gm);
 };
 
 GM_INTERNAL extern const struct gm_backend_ops gm_uffd_ops;
@@ -222,11 +226,13 @@ GM_INTERNAL void gm_grow_unlock(struct growmap *gm);
 GM_INTERNAL int gm_grow_store(struct growmap *gm, size_t page, size_t *first,
 			      size_t *count);
 GM_INTERNAL bool gm_grow_recent(struct growmap *gm, size_t page);
+GM_INTERNAL int gm_grow_for_load(struct growmap *gm, size_t page);
 GM_INTERNAL bool gm_page_has_file_data(struct growmap *gm, size_t page);
 GM_INTERNAL bool gm_page_inside_file(struct growmap *gm, size_t page);
 GM_INTERNAL int gm_read_page(struct growmap *gm, size_t page, char *buf);
 GM_INTERNAL int gm_map_file_pages(struct growmap *gm, size_t first, size_t count,
 				  int prot);
+GM_INTERNAL int gm_dontfork(struct growmap *gm, void *at, size_t len);
 /* Returns 0, a negative errno, or 1 when the size was left as it is
  * because other writers share the file through growmapd (an owned size
  * then waits for a later sync). */
@@ -247,6 +253,15 @@ GM_INTERNAL int gm_daemon_attach(struct growmap *gm, off_t *floor);
 GM_INTERNAL int gm_daemon_sync_begin(struct growmap *gm, off_t *floor);
 GM_INTERNAL void gm_daemon_settled(struct growmap *gm, off_t size);
 GM_INTERNAL void gm_daemon_detach(struct growmap *gm);
+/* In the child of fork(): a connection of the child's own, attaching the
+ * inherited range again; when that fails, the child never cuts the file. */
+GM_INTERNAL void gm_daemon_after_fork(struct growmap *gm);
+
+/* Calls fn(gm, first, count) for every run of pages of the range that is
+ * anonymous memory (placeholder) now, per /proc/self/maps. Returns 0 or
+ * the first negative errno of fn or of reading the map. */
+GM_INTERNAL int gm_each_placeholder_run(struct growmap *gm,
+					int (*fn)(struct growmap *, size_t, size_t));
 
 /* writeback.c */
 GM_INTERNAL int gm_writeback_init(struct growmap *gm);
@@ -256,5 +271,6 @@ GM_INTERNAL void gm_writeback_kick(struct growmap *gm);
 GM_INTERNAL void gm_writeback_set_size(struct growmap *gm, off_t size);
 GM_INTERNAL void gm_writeback_stop(struct growmap *gm);
 GM_INTERNAL void gm_writeback_release(struct growmap *gm);
+GM_INTERNAL int gm_writeback_after_fork(struct growmap *gm);
 
 #endif

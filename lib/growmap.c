@@ -35,9 +35,56 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void registry_prefork(void) { pthread_mutex_lock(&registry_lock); }
 static void registry_postfork(void) { pthread_mutex_unlock(&registry_lock); }
+
+static int inaccessible_run(struct growmap *gm, size_t first, size_t count)
+{
+	void *at = gm->base + first * gm->page_size;
+	return mmap(at, count * gm->page_size, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) ==
+	       MAP_FAILED ? -errno : 0;
+}
+
+/*
+ * fork() (SPEC 13): a range shared through growmapd was inherited by the
+ * child, which attaches it again as its own, before fork() returns
+ * there: its own connection to the daemon, writeback thread and fault
+ * service. The same handle then works in the child. Where that fails,
+ * the child's placeholder is made inaccessible (a store there raises
+ * SIGSEGV, never lands in private memory) and the handle answers -EPERM,
+ * as without the daemon, where the child has nothing at the range.
+ */
+static void after_fork_child(struct growmap *gm)
+{
+	pid_t parent = gm->owner;
+	gm->owner = getpid();
+	gm->grow.lock = 0;          /* a parent's thread may have held it */
+	__atomic_store_n(&gm->sticky_error, 0, __ATOMIC_RELAXED);
+	gm_daemon_after_fork(gm);
+	int r = 0;
+	if (gm->writable && gm->backend)
+		r = gm->ops->after_fork(gm);
+	if (r == 0)
+		r = gm_writeback_after_fork(gm);
+	if (r < 0) {
+		gm_log(&gm->cfg, GM_LOG_ERROR, "after fork: the child cannot serve the "
+		       "range it inherited (%s); its placeholder is inaccessible there",
+		       strerror(-r));
+		gm_each_placeholder_run(gm, inaccessible_run);
+		gm->owner = parent;
+	}
+}
+
+static void registry_child(void)
+{
+	pthread_mutex_unlock(&registry_lock);
+	for (struct growmap *g = registry_head; g; g = g->registry_next)
+		if (g->daemon)
+			after_fork_child(g);
+}
+
 static void registry_install_atfork(void)
 {
-	pthread_atfork(registry_prefork, registry_postfork, registry_postfork);
+	pthread_atfork(registry_prefork, registry_postfork, registry_child);
 }
 
 void gm_registry_atfork(void)
@@ -207,9 +254,10 @@ static void drop_writer_lock(struct growmap *gm)
  * end of its last page, then anonymous zeros; loads are as fast as the
  * kernel's own mapping and nothing can be written. Either way a PROT_NONE
  * guard page follows, so access beyond the reservation is SIGSEGV (but
- * see gm_range_place()), and the whole range is MADV_DONTFORK: a child
- * process has nothing there (growmap_open(3)). 'at' is the caller's
- * address, or NULL.
+ * see gm_range_place()). Without the daemon the whole range is
+ * MADV_DONTFORK: a child process has nothing there; through it the child
+ * inherits the range (growmap_open(3)). 'at' is the caller's address, or
+ * NULL.
  */
 static int map_region(struct growmap *gm, off_t file_size, char *at)
 {
@@ -217,8 +265,10 @@ static int map_region(struct growmap *gm, off_t file_size, char *at)
 	if (r < 0)
 		return r;
 	char *area = gm->base;
-	if (madvise(area, gm->reserve + (gm->guard_page ? gm->page_size : 0),
-		    MADV_DONTFORK) < 0)
+	if ((r = gm_dontfork(gm, area, gm->reserve)) < 0)
+		return r;
+	if (gm->guard_page &&
+	    madvise(area + gm->reserve, gm->page_size, MADV_DONTFORK) < 0)
 		return -errno;
 	if (gm->writable)
 		return gm_map_attached(gm);
@@ -233,9 +283,7 @@ static int map_region(struct growmap *gm, off_t file_size, char *at)
 	    mmap(area + file_bytes, gm->reserve - file_bytes, PROT_READ,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
 		return -errno;
-	if (madvise(area, gm->reserve, MADV_DONTFORK) < 0)
-		return -errno;
-	return 0;
+	return gm_dontfork(gm, area, gm->reserve);
 }
 
 /* Releases whatever growmap_open() set up, in reverse order; safe on a

@@ -284,6 +284,25 @@ int gm_writeback_init(struct growmap *gm)
 	return wb->wake_fd < 0 ? -errno : 0;
 }
 
+/* In the child of fork(): the parent's writeback state was copied, its
+ * thread was not. Drops the copies of the parent's descriptors and starts
+ * afresh (the copied memory itself is left: its locks may be held). */
+int gm_writeback_after_fork(struct growmap *gm)
+{
+	struct gm_writeback *old = gm->wb;
+	if (old) {
+		if (old->ring)
+			io_uring_queue_exit(old->ring);
+		if (old->wake_fd >= 0)
+			close(old->wake_fd);
+	}
+	gm->wb = NULL;
+	int r = gm_writeback_init(gm);
+	if (r == 0 && gm->writable)
+		r = gm_writeback_start(gm);
+	return r;
+}
+
 int gm_writeback_start(struct growmap *gm)
 {
 	struct gm_writeback *wb = gm->wb;

@@ -444,6 +444,63 @@ START_TEST(writers_alone_and_shared_exclude_each_other)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * fork() through the daemon (SPEC 13, as on AIX): the child inherits the
+ * attachment and shares the file. It sees the parent's stores; its own,
+ * into the parent's pages and beyond the end (one of them a page the
+ * parent had loaded as zeros before), reach the parent and the file; its
+ * exit() keeps them; the handle works in the child.
+ */
+START_TEST(forked_child_shares_the_file)
+{
+	pid_t d = start_daemon();
+	int fd = tu_tmpfile(path);
+	struct growmap *gm;
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	unsigned char *p = growmap_addr(gm);
+	for (size_t pg = 0; pg < 8; pg++)
+		tu_fill_page(p + pg * PS, (uint32_t)pg + 1, pg);
+	ck_assert_int_eq(p[50 * PS + 9], 0);     /* loaded before the fork */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		unsigned char page[PS];
+		for (size_t pg = 0; pg < 8; pg++) {
+			tu_fill_page(page, (uint32_t)pg + 1, pg);
+			if (memcmp(p + pg * PS, page, PS))
+				_exit(2);
+		}
+		tu_fill_page(p + 3 * PS, 104, 3);
+		tu_fill_page(p + 50 * PS, 51, 50);
+		tu_fill_page(p + 60 * PS, 61, 60);
+		if (growmap_sync(gm) != 0)
+			_exit(3);
+		exit(0);
+	}
+	wait_child_ok(pid);
+	unsigned char page[PS];
+	tu_fill_page(page, 104, 3);
+	ck_assert_int_eq(memcmp(p + 3 * PS, page, PS), 0);
+	tu_fill_page(page, 51, 50);
+	ck_assert_int_eq(memcmp(p + 50 * PS, page, PS), 0);
+	tu_fill_page(page, 61, 60);
+	ck_assert_int_eq(memcmp(p + 60 * PS, page, PS), 0);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(tu_file_size(fd), 61 * PS);
+	uint32_t seeds[61] = { 0 };
+	for (size_t pg = 0; pg < 8; pg++)
+		seeds[pg] = (uint32_t)pg + 1;
+	seeds[3] = 104;
+	seeds[50] = 51;
+	seeds[60] = 61;
+	long long bad = tu_verify_file(fd, seeds, 61, 61 * PS);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	close(fd);
+	unlink(path);
+	stop_daemon(d);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_backend();
@@ -460,6 +517,7 @@ int main(void)
 	tcase_add_test(tc, required_without_daemon_fails_auto_works_alone);
 	tcase_add_test(tc, daemon_killed_clients_keep_working);
 	tcase_add_test(tc, writers_alone_and_shared_exclude_each_other);
+	tcase_add_test(tc, forked_child_shares_the_file);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
