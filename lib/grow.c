@@ -300,14 +300,6 @@ static void isolated_group(struct growmap *gm, size_t page, size_t limit_pages,
 			   size_t *first, size_t *count)
 {
 	struct gm_grow *g = &gm->grow;
-	if (gm->daemon) {
-		/* Extending the file over the group with ftruncate(2) could
-		 * cut what another process has grown meanwhile: the page
-		 * alone, which fallocate(2) extended the file over. */
-		*first = page;
-		*count = 1;
-		return;
-	}
 	size_t w = gm->cfg.fault_around_pages;
 	size_t lo = page - page % w, hi = lo + w;
 	size_t partial = partial_page(g, gm->page_size);
@@ -321,6 +313,14 @@ static void isolated_group(struct growmap *gm, size_t page, size_t limit_pages,
 		hi = gm->npages;
 	if (hi > limit_pages)
 		hi = page + 1 > limit_pages ? page + 1 : limit_pages;
+	if (gm->daemon) {
+		/* Extending the file over the group with ftruncate(2) could
+		 * cut what another process has grown meanwhile: the group
+		 * ends with the page stored into, up to which fallocate(2)
+		 * has extended the file. Later stores higher in the group
+		 * map it again from its start, so its mappings still merge. */
+		hi = page + 1;
+	}
 	off_t end = (off_t)(hi * gm->page_size);
 	if (end > g->file_size && ftruncate(gm->fd, end) == 0)
 		g->file_size = end;

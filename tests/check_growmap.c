@@ -1222,6 +1222,11 @@ START_TEST(reason_logged_and_options_override_environment)
 	ck_assert_str_eq(growmap_backend(gm), TEST_BACKEND);   /* the option won */
 	const char *reason = growmap_backend_reason(gm);
 	ck_assert_ptr_nonnull(reason);
+#ifdef TEST_DAEMON
+	ck_assert_msg(strstr(reason, "; shared through growmapd"), "reason: %s", reason);
+#else
+	ck_assert_msg(strstr(reason, "; without growmapd (daemon = off)"), "reason: %s", reason);
+#endif
 	char log[2048] = "";
 	ck_assert_int_ge(pread(logfd, log, sizeof(log) - 1, 0), 0);
 	ck_assert_msg(strstr(log, "growmap: environment variable GROWMAP_FAULT_AROUND"), "log: %s", log);
@@ -1274,7 +1279,11 @@ END_TEST
 
 static Suite *growmap_suite(void)
 {
+#ifdef TEST_DAEMON
+	Suite *s = suite_create("growmap-" TEST_BACKEND "-daemon");
+#else
 	Suite *s = suite_create("growmap-" TEST_BACKEND);
+#endif
 	struct {
 		const char *name;
 		const TTest *test;
@@ -1291,16 +1300,22 @@ static Suite *growmap_suite(void)
 		CASE(verifier_catches_corruption),
 		CASE(rlimit_fsize_store_sigbus_then_sync_efbig),
 		CASE(stores_reserved_at_touch_survive_a_lower_rlimit),
+#ifndef TEST_DAEMON
 		CASE(second_writable_attach_is_ebusy),
+#endif
 		CASE(writer_killed_lock_free_at_waitpid),
+#ifndef TEST_DAEMON
 		CASE(writer_lock_holds_across_exec_of_shared_descriptor),
+#endif
 		CASE(unreservable_store_kills_even_with_sigbus_ignored),
 		CASE(writeback_without_io_uring),
 		CASE(exit_without_close_settles_size),
 		CASE(exit_from_another_thread_settles_size),
 		CASE(return_from_main_settles_size),
 		CASE(underscore_exit_keeps_stores),
+#ifndef TEST_DAEMON
 		CASE(fork_child_gets_no_mapping),
+#endif
 		CASE(signal_handlers_left_alone_or_chained),
 		CASE(zero_store_beyond_eof),
 		CASE(every_other_page_of_256_mib),
@@ -1335,10 +1350,18 @@ int main(int argc, char **argv)
 		return growmap_open(&gm, atoi(argv[2]), 1 << 20, 0) == -EBUSY ? 0 : 1;
 	}
 	tu_require_backend();
+#ifdef TEST_DAEMON
+	/* Every case again, each attach through a real growmapd. */
+	pid_t daemon = tu_start_daemon();
+#endif
 	SRunner *sr = srunner_create(growmap_suite());
 	srunner_set_fork_status(sr, CK_FORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+#ifdef TEST_DAEMON
+	if (tu_stop_daemon(daemon) < 0)
+		failed++;
+#endif
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -15,9 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,7 +23,6 @@
 #include "testutil.h"
 
 static char path[PATH_MAX];
-static char sock_dir[PATH_MAX], sock_path[PATH_MAX];
 
 static void setup(void)
 {
@@ -33,55 +30,6 @@ static void setup(void)
 	tu_install_catchers();
 	signal(SIGPIPE, SIG_IGN);
 	alarm(120);              /* a hang ends the case, not the suite */
-}
-
-static bool socket_answers(const char *p)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
-	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok = s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (s >= 0)
-		close(s);
-	return ok;
-}
-
-/* Starts growmapd on sock_path (made once per case) and points this
- * process's attaches at it, daemon required. Returns its pid once the
- * socket accepts connections. */
-static pid_t start_daemon(void)
-{
-	if (!sock_dir[0]) {
-		snprintf(sock_dir, sizeof(sock_dir), "/tmp/growmapd-test-XXXXXX");
-		ck_assert_ptr_nonnull(mkdtemp(sock_dir));
-		snprintf(sock_path, sizeof(sock_path), "%s/growmapd.sock", sock_dir);
-	}
-	pid_t pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		execl(GROWMAPD_PROG, "growmapd", "--socket", sock_path, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500 && !socket_answers(sock_path); i++) {
-		int status;
-		ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0, "growmapd exited, status %#x",
-			      status);
-		usleep(10000);
-	}
-	ck_assert_msg(socket_answers(sock_path), "growmapd never answered on %s", sock_path);
-	setenv("GROWMAP_SOCKET", sock_path, 1);
-	setenv("GROWMAP_DAEMON", "required", 1);
-	return pid;
-}
-
-static void stop_daemon(pid_t pid)
-{
-	int status;
-	kill(pid, SIGTERM);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "growmapd ended with status %#x", status);
-	rmdir(sock_dir);
 }
 
 /* Waits up to 'ms' for the file to reach 'size'; returns the last size. */
@@ -189,7 +137,7 @@ static int share_process(int fd, int proc, struct share_sync *sync)
 
 START_TEST(two_processes_share_one_file)
 {
-	pid_t d = start_daemon();
+	pid_t d = tu_start_daemon();
 	int fd = tu_tmpfile(path);
 	struct share_sync *sync = mmap(NULL, sizeof(*sync), PROT_READ | PROT_WRITE,
 				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -223,7 +171,7 @@ START_TEST(two_processes_share_one_file)
 	}
 	close(fd);
 	unlink(path);
-	stop_daemon(d);
+	ck_assert_int_eq(tu_stop_daemon(d), 0);
 }
 END_TEST
 
@@ -262,7 +210,7 @@ static void crash_child(int fd, int report, int go)
 
 START_TEST(killed_writer_keeps_stores_size_exact_within_1s)
 {
-	pid_t d = start_daemon();
+	pid_t d = tu_start_daemon();
 	for (int trial = 0; trial < CRASH_TRIALS; trial++) {
 		int fd = tu_tmpfile(path);
 		int report[2], go[2];
@@ -306,7 +254,7 @@ START_TEST(killed_writer_keeps_stores_size_exact_within_1s)
 		close(fd);
 		unlink(path);
 	}
-	stop_daemon(d);
+	ck_assert_int_eq(tu_stop_daemon(d), 0);
 }
 END_TEST
 
@@ -367,7 +315,7 @@ static int survivor(int fd, int proc, struct share_sync *sync, pid_t daemon_pid)
 
 START_TEST(daemon_killed_clients_keep_working)
 {
-	pid_t d = start_daemon();
+	pid_t d = tu_start_daemon();
 	int fd = tu_tmpfile(path);
 	struct share_sync *sync = mmap(NULL, sizeof(*sync), PROT_READ | PROT_WRITE,
 				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -396,14 +344,14 @@ START_TEST(daemon_killed_clients_keep_working)
 	long long bad = tu_verify_file(fd, seeds, 256, size);
 	ck_assert_msg(bad < 0, "file differs at %lld", bad);
 
-	d = start_daemon();      /* the same socket path, left behind */
+	d = tu_start_daemon();      /* the same socket path, left behind */
 	struct growmap *gm;
 	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
 	ck_assert_int_eq(growmap_close(gm), 0);
 	ck_assert_int_eq(wait_for_size(fd, 256 * PS, 1000), 256 * PS);
 	close(fd);
 	unlink(path);
-	stop_daemon(d);
+	ck_assert_int_eq(tu_stop_daemon(d), 0);
 }
 END_TEST
 
@@ -413,7 +361,7 @@ END_TEST
  */
 START_TEST(writers_alone_and_shared_exclude_each_other)
 {
-	pid_t d = start_daemon();
+	pid_t d = tu_start_daemon();
 	int fd = tu_tmpfile(path);
 	struct growmap *alone, *a, *b;
 	setenv("GROWMAP_DAEMON", "off", 1);
@@ -440,7 +388,7 @@ START_TEST(writers_alone_and_shared_exclude_each_other)
 	ck_assert_int_eq(tu_file_size(fd), 31 * PS);
 	close(fd);
 	unlink(path);
-	stop_daemon(d);
+	ck_assert_int_eq(tu_stop_daemon(d), 0);
 }
 END_TEST
 
@@ -453,7 +401,7 @@ END_TEST
  */
 START_TEST(forked_child_shares_the_file)
 {
-	pid_t d = start_daemon();
+	pid_t d = tu_start_daemon();
 	int fd = tu_tmpfile(path);
 	struct growmap *gm;
 	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
@@ -497,7 +445,7 @@ START_TEST(forked_child_shares_the_file)
 	ck_assert_msg(bad < 0, "file differs at %lld", bad);
 	close(fd);
 	unlink(path);
-	stop_daemon(d);
+	ck_assert_int_eq(tu_stop_daemon(d), 0);
 }
 END_TEST
 

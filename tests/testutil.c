@@ -20,6 +20,11 @@
 void tu_select_backend(void)
 {
 	setenv("GROWMAP_BACKEND", TEST_BACKEND, 1);
+#ifndef TEST_DAEMON
+	/* Alone, whatever daemon this machine runs; the daemon's suites
+	 * start their own (tu_start_daemon). */
+	setenv("GROWMAP_DAEMON", "off", 1);
+#endif
 }
 
 /* Files made by tu_tmpfile(), removed when the process exits: a failing
@@ -198,3 +203,73 @@ void tu_load(void *access)
 	struct tu_access *a = access;
 	a->value = *a->p;
 }
+
+#ifdef GROWMAPD_PROG
+#include <sys/socket.h>
+#include <sys/un.h>
+
+static char tu_sock_dir[PATH_MAX], tu_sock_path[PATH_MAX];
+
+static bool tu_socket_answers(const char *p)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (s >= 0)
+		close(s);
+	return ok;
+}
+
+pid_t tu_start_daemon(void)
+{
+	if (!tu_sock_dir[0]) {
+		snprintf(tu_sock_dir, sizeof(tu_sock_dir), "/tmp/growmapd-test-XXXXXX");
+		if (!mkdtemp(tu_sock_dir)) {
+			perror("mkdtemp");
+			abort();
+		}
+		snprintf(tu_sock_path, sizeof(tu_sock_path), "%s/growmapd.sock", tu_sock_dir);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		abort();
+	}
+	if (pid == 0) {
+		execl(GROWMAPD_PROG, "growmapd", "--socket", tu_sock_path, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && !tu_socket_answers(tu_sock_path); i++) {
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "growmapd exited at start, status %#x\n", status);
+			abort();
+		}
+		usleep(10000);
+	}
+	if (!tu_socket_answers(tu_sock_path)) {
+		fprintf(stderr, "growmapd never answered on %s\n", tu_sock_path);
+		abort();
+	}
+	setenv("GROWMAP_SOCKET", tu_sock_path, 1);
+	setenv("GROWMAP_DAEMON", "required", 1);
+	return pid;
+}
+
+int tu_stop_daemon(pid_t pid)
+{
+	int status;
+	kill(pid, SIGTERM);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "growmapd ended with status %#x\n", status);
+		return -1;
+	}
+	if (access(tu_sock_path, F_OK) == 0) {
+		fprintf(stderr, "growmapd left its socket %s\n", tu_sock_path);
+		return -1;
+	}
+	rmdir(tu_sock_dir);
+	return 0;
+}
+#endif

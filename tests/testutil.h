@@ -14,11 +14,26 @@
 
 #ifndef TEST_BACKEND
 #error "TEST_BACKEND must name the backend under test"
+#ifdef GROWMAPD_PROG
+/*
+ * Starts the built growmapd (GROWMAPD_PROG) on a socket in a new
+ * temporary directory (the same one at every call in a process, so a
+ * daemon started again takes over the socket) and points this process's
+ * attaches at it, daemon required. Returns its pid once the socket
+ * accepts connections; aborts with a message if it never does.
+ */
+pid_t tu_start_daemon(void);
+/* SIGTERM, then checks it exited 0 and removed its socket. Returns 0, or
+ * -1 with a message on stderr. */
+int tu_stop_daemon(pid_t pid);
+#endif
+
 #endif
 
 #define PS 4096u
 
-/* Selects the backend under test for growmap_open() in this process. */
+/* Selects the backend under test for growmap_open() in this process,
+ * and, unless TEST_DAEMON, no daemon. */
 void tu_select_backend(void);
 
 /* Exits 77 (skip) with the reason when the backend cannot run here.
@@ -87,5 +102,19 @@ struct tu_access {
 };
 void tu_store(void *access);
 void tu_load(void *access);
+
+#ifdef GROWMAPD_PROG
+/*
+ * Starts the built growmapd (GROWMAPD_PROG) on a socket in a new
+ * temporary directory (the same one at every call in a process, so a
+ * daemon started again takes over the socket) and points this process's
+ * attaches at it, daemon required. Returns its pid once the socket
+ * accepts connections; aborts with a message if it never does.
+ */
+pid_t tu_start_daemon(void);
+/* SIGTERM, then checks it exited 0 and removed its socket. Returns 0, or
+ * -1 with a message on stderr. */
+int tu_stop_daemon(pid_t pid);
+#endif
 
 #endif
