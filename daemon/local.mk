@@ -37,3 +37,21 @@ daemon/growmapd.service daemon/user/growmapd.service:
 AM_DISTCHECK_CONFIGURE_FLAGS = \
 	--with-systemdsystemunitdir='$${prefix}/lib/systemd/system' \
 	--with-systemduserunitdir='$${prefix}/lib/systemd/user'
+
+# ---- tests -----------------------------------------------------------------
+# check_daemon runs the built growmapd and growmapctl; check_units has
+# systemd-analyze verify the units (skipped where it is missing).
+tests_check_daemon_SOURCES = tests/check_daemon.c lib/proto.h
+tests_check_daemon_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DGROWMAPD_PROG='"$(abs_top_builddir)/daemon/growmapd"' \
+	-DGROWMAPCTL_PROG='"$(abs_top_builddir)/daemon/growmapctl"'
+tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_daemon_LDADD = $(CHECK_LIBS)
+
+tests_check_units_SOURCES = tests/check_units.c
+tests_check_units_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DGROWMAPD_PROG='"$(abs_top_builddir)/daemon/growmapd"' \
+	-DUNIT_DIR='"$(abs_top_builddir)/daemon"'
+tests_check_units_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_units_LDADD = $(CHECK_LIBS)
+EXTRA_tests_check_units_DEPENDENCIES = daemon/growmapd.service daemon/user/growmapd.service
