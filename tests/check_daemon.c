@@ -662,6 +662,56 @@ START_TEST(sigterm_exits_cleanly)
 }
 END_TEST
 
+/* Under systemd-socket-activate: growmapd takes the socket it is passed,
+ * says READY=1 on $NOTIFY_SOCKET, and leaves the socket alone at exit. */
+START_TEST(socket_activation)
+{
+	char notify[PATH_MAX], env[PATH_MAX + 16];
+	path_fmt(notify, sizeof(notify), "%s/notify", dir);
+	path_fmt(env, sizeof(env), "NOTIFY_SOCKET=%s", notify);
+	path_fmt(sock_path, sizeof(sock_path), "%s/activated.sock", dir);
+	int ns = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	path_fmt(sa.sun_path, sizeof(sa.sun_path), "%s", notify);
+	ck_assert_int_eq(bind(ns, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	fflush(stdout);
+	daemon_pid = fork();
+	ck_assert_int_ge(daemon_pid, 0);
+	if (daemon_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* --socket names another path: the passed socket wins. */
+		execlp("systemd-socket-activate", "systemd-socket-activate", "-l",
+		       sock_path, "-E", env, GROWMAPD_PROG, "--socket",
+		       notify, (char *)NULL);
+		_exit(127);
+	}
+	/* It starts the daemon at the first connection. */
+	long long deadline = now_ms() + REPLY_MS;
+	int s;
+	while ((s = try_connect()) < 0 && now_ms() < deadline)
+		sleep_ms(5);
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_eq(request(s, GMD_STATUS, 0, 0, 0, -1).status, 0);
+	close(s);
+	struct pollfd p = { .fd = ns, .events = POLLIN };
+	ck_assert_int_eq(poll(&p, 1, REPLY_MS), 1);
+	char msg[256];
+	ssize_t n = recv(ns, msg, sizeof(msg) - 1, 0);
+	ck_assert_int_gt(n, 0);
+	msg[n] = 0;
+	ck_assert_msg(strstr(msg, "READY=1"), "notified '%s'", msg);
+	ck_assert_int_eq(kill(daemon_pid, SIGTERM), 0);
+	int status;
+	ck_assert_int_eq(waitpid(daemon_pid, &status, 0), daemon_pid);
+	daemon_pid = 0;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+	struct stat st;
+	ck_assert_int_eq(lstat(sock_path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	close(ns);
+}
+END_TEST
+
 START_TEST(bad_config_exits_2)
 {
 	static const struct { const char *text, *want; } bad[] = {
@@ -729,6 +779,21 @@ START_TEST(growmapctl_status)
 }
 END_TEST
 
+/* Whether 'prog' is an executable in $PATH. */
+static bool in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char *dirs = strdup(path ? path : "/usr/bin:/bin");
+	bool found = false;
+	for (char *d = strtok(dirs, ":"); d && !found; d = strtok(NULL, ":")) {
+		char full[PATH_MAX];
+		int n = snprintf(full, sizeof(full), "%s/%s", d, prog);
+		found = n > 0 && (size_t)n < sizeof(full) && access(full, X_OK) == 0;
+	}
+	free(dirs);
+	return found;
+}
+
 static Suite *daemon_suite(void)
 {
 	Suite *s = suite_create("growmapd");
@@ -751,6 +816,10 @@ static Suite *daemon_suite(void)
 	tcase_add_test(tc, pidfd_ends_attachment_with_inherited_socket);
 	tcase_add_test(tc, limits);
 	tcase_add_test(tc, sigterm_exits_cleanly);
+	if (in_path("systemd-socket-activate"))
+		tcase_add_test(tc, socket_activation);
+	else
+		printf("socket_activation left out: no systemd-socket-activate\n");
 	tcase_add_test(tc, bad_config_exits_2);
 	tcase_add_test(tc, growmapctl_status);
 	suite_add_tcase(s, tc);

@@ -41,11 +41,14 @@ static void teardown(void)
 	nftw(tmp, remove_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Copies UNIT_DIR/sub/name to tmp/name, ExecStart naming the built daemon. */
+/* Copies sub/name to tmp/name, ExecStart naming the built daemon: from
+ * the build directory for a generated service, else from the sources. */
 static void copy_unit(const char *sub, const char *name, char *dst, size_t size)
 {
 	char src[PATH_MAX];
-	int n = snprintf(src, sizeof(src), "%s/%s%s", UNIT_DIR, sub, name);
+	bool generated = strstr(name, ".service") != NULL;
+	int n = snprintf(src, sizeof(src), "%s/%s%s",
+			 generated ? UNIT_BUILDDIR : UNIT_SRCDIR, sub, name);
 	ck_assert(n > 0 && (size_t)n < sizeof(src));
 	n = snprintf(dst, size, "%s/%s", tmp, name);
 	ck_assert(n > 0 && (size_t)n < size);
@@ -64,7 +67,7 @@ static void copy_unit(const char *sub, const char *name, char *dst, size_t size)
 	}
 	ck_assert_int_eq(fclose(in), 0);
 	ck_assert_int_eq(fclose(out), 0);
-	ck_assert_int_eq(execs, strstr(name, ".service") ? 1 : 0);
+	ck_assert_int_eq(execs, generated ? 1 : 0);
 }
 
 /* Runs systemd-analyze [--user] verify on the two units of 'sub'. */
