@@ -778,6 +778,8 @@ static void cache_state(int fd, uint64_t *dirty, uint64_t *writeback)
 static void do_status(struct client *c)
 {
 	if (!c->allowed) {
+		logmsg(L_WARN, "pid %d uid %u gid %u: status not allowed", (int)c->pid,
+		       (unsigned)c->uid, (unsigned)c->gid);
 		reply(c, GMD_STATUS, -EACCES, 0, 0);
 		client_end(c, "not allowed");
 		return;

@@ -171,6 +171,26 @@ static void send_msg(int s, uint16_t type, uint16_t flags, uint64_t a0,
 	ck_assert_int_eq(sendmsg(s, &mh, MSG_NOSIGNAL), sizeof(m));
 }
 
+/* ATTACH with two descriptors, which the protocol forbids. */
+static void send_two_fds(int s, int fd)
+{
+	struct gmd_msg m = { .magic = GMD_MAGIC, .type = GMD_ATTACH };
+	struct iovec iov = { &m, sizeof(m) };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} ctl;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(2 * sizeof(int));
+	int fds[2] = { fd, fd };
+	memcpy(CMSG_DATA(h), fds, sizeof(fds));
+	ck_assert_int_eq(sendmsg(s, &mh, MSG_NOSIGNAL), sizeof(m));
+}
+
 /* One message within 'ms': 1, 0 at end of file, -ETIMEDOUT, -errno. */
 static int recv_msg(int s, struct gmd_msg *m, int ms)
 {
@@ -410,6 +430,11 @@ START_TEST(protocol_violations_end_the_connection)
 	close(s);
 
 	s = conn();
+	send_two_fds(s, w);
+	ck_assert(closed_within(s, REPLY_MS));
+	close(s);
+
+	s = conn();
 	ck_assert_int_eq(request(s, GMD_ATTACH, GMD_F_WRITE, 0, 0, w).status, 0);
 	int t = conn();
 	ck_assert_int_eq(request(t, GMD_ATTACH, GMD_F_WRITE, 0, 0, w).status, 0);
@@ -461,10 +486,14 @@ START_TEST(status_flood_does_not_stall_others)
 }
 END_TEST
 
-START_TEST(not_allowed_peer)
+/*
+ * In a child dropped to uid and gid 65534 (the caller is root): sends
+ * 'type' (ATTACH with a writable descriptor) and returns the reply's
+ * status, or exits: 10 setuid, 11 connect, 12 no reply. A refused peer
+ * must also be disconnected (else 14).
+ */
+static int unprivileged_request(uint16_t type, int w)
 {
-	start_daemon(NULL);
-	int w = new_file(0, O_RDWR, NULL);
 	fflush(stdout);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -474,19 +503,46 @@ START_TEST(not_allowed_peer)
 		int s = try_connect();
 		if (s < 0)
 			_exit(11);
-		send_msg(s, GMD_ATTACH, GMD_F_WRITE, 0, 0, w);
+		if (type == GMD_ATTACH)
+			send_msg(s, GMD_ATTACH, GMD_F_WRITE, 0, 0, w);
+		else
+			send_msg(s, type, 0, 0, 0, -1);
 		struct gmd_msg m;
 		if (recv_msg(s, &m, REPLY_MS) != 1)
 			_exit(12);
-		if (m.status != -EACCES)
-			_exit(13);
-		_exit(closed_within(s, REPLY_MS) ? 0 : 14);
+		if (m.status == -EACCES && !closed_within(s, REPLY_MS))
+			_exit(14);
+		_exit(m.status == 0 ? 0 : m.status == -EACCES ? 1 : 2);
 	}
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) <= 2,
 		      "unprivileged peer: status %#x (10 setuid, 11 connect, "
-		      "12 no reply, 13 not -EACCES, 14 not disconnected)", status);
+		      "12 no reply, 14 not disconnected)", status);
+	return WEXITSTATUS(status) == 0 ? 0 : WEXITSTATUS(status) == 1 ? -EACCES : -EIO;
+}
+
+/* Default allow-list: root and the daemon's own uid only. */
+START_TEST(not_allowed_peer)
+{
+	start_daemon(NULL);
+	int w = new_file(0, O_RDWR, NULL);
+	ck_assert_int_eq(unprivileged_request(GMD_ATTACH, w), -EACCES);
+	ck_assert_int_eq(unprivileged_request(GMD_STATUS, w), -EACCES);
+}
+END_TEST
+
+/* With allow_groups set, only those groups are allowed: root no more. */
+START_TEST(allow_list_from_config)
+{
+	start_daemon("allow_groups = 65534\n");
+	int w = new_file(0, O_RDWR, NULL);
+	ck_assert_int_eq(unprivileged_request(GMD_ATTACH, w), 0);
+	ck_assert_int_eq(unprivileged_request(GMD_STATUS, w), 0);
+	int s = conn();
+	ck_assert_int_eq(request(s, GMD_ATTACH, GMD_F_WRITE, 0, 0, w).status, -EACCES);
+	ck_assert(closed_within(s, REPLY_MS));
+	close(s);
 }
 END_TEST
 
@@ -807,10 +863,13 @@ static Suite *daemon_suite(void)
 	tcase_add_test(tc, garbage_ends_only_that_connection);
 	tcase_add_test(tc, protocol_violations_end_the_connection);
 	tcase_add_test(tc, status_flood_does_not_stall_others);
-	if (geteuid() == 0)
+	if (geteuid() == 0) {
 		tcase_add_test(tc, not_allowed_peer);
-	else
-		printf("not_allowed_peer left out: changing uid needs root\n");
+		tcase_add_test(tc, allow_list_from_config);
+	} else {
+		printf("not_allowed_peer, allow_list_from_config left out: "
+		       "changing uid needs root\n");
+	}
 	tcase_add_test(tc, lease);
 	tcase_add_loop_test(tc, crash_settle, 0, 20);
 	tcase_add_test(tc, pidfd_ends_attachment_with_inherited_socket);
