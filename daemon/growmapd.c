@@ -1,0 +1,1240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * growmapd: the authority over cutting a shared growmap file down to its
+ * exact size, and the one who settles it after its last writer dies.
+ * See growmapd(8) for what it does and lib/proto.h for the protocol.
+ *
+ * One thread, one epoll set, every descriptor non-blocking: a client can
+ * never stall another. Each connection carries at most one attachment,
+ * and its peer process is watched through a pidfd, so the attachment ends
+ * when the process dies even if a child inherited the socket.
+ *
+ * A client is never waited for: a reply that cannot be sent at once
+ * dooms the connection (it is ended after the current event, never from
+ * inside the code walking a file's lists), and a STATUS reply that does
+ * not fit the socket waits in the connection's output queue, while no
+ * further request is read from that connection.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "extent.h"
+#include "proto.h"
+#include "sockpath.h"
+
+#define PROG "growmapd"
+
+/* ------------------------------------------------------------------------
+ * Logging
+ */
+
+enum level { L_ERROR, L_WARN, L_INFO, L_DEBUG };
+static const char *const level_words[] = { "error", "warn", "info", "debug", NULL };
+
+static enum level log_level = L_INFO;
+
+__attribute__((format(printf, 2, 3)))
+static void logmsg(enum level level, const char *fmt, ...)
+{
+	if (level > log_level)
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* One write per line, so that lines of a restarted daemon sharing
+	 * the stream never interleave. */
+	fprintf(stderr, PROG ": %s: %s\n", level_words[level], line);
+}
+
+/* ------------------------------------------------------------------------
+ * Configuration (growmapd(8), CONFIGURATION)
+ */
+
+#define MAX_LINE 1023
+
+struct idlist {
+	unsigned *ids;
+	size_t n;
+	bool set;
+};
+
+static struct {
+	struct idlist users, groups;
+	unsigned long long max_attaches;  /* per uid */
+	unsigned long long max_reserve;   /* per uid, bytes; 0: no limit */
+} conf = { .max_attaches = 4096 };
+
+__attribute__((format(printf, 4, 5), noreturn))
+static void config_error(const char *path, unsigned lineno, const char *key,
+			 const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (key)
+		fprintf(stderr, PROG ": %s:%u: key '%s': %s\n", path, lineno, key, what);
+	else
+		fprintf(stderr, PROG ": %s:%u: %s\n", path, lineno, what);
+	exit(2);
+}
+
+/* A decimal number with an optional K/M/G/T (binary) suffix when
+ * 'suffixes', as growmap.conf(5) sizes; nothing else, blanks included. */
+static bool parse_number(const char *text, bool suffixes, unsigned long long *out)
+{
+	if (*text < '0' || *text > '9')
+		return false;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno)
+		return false;
+	unsigned shift = 0;
+	if (suffixes && *end) {
+		switch (*end) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		case 't': case 'T': shift = 40; break;
+		default: return false;
+		}
+		end++;
+		if (*end == 'i' && end[1] == 'B')
+			end += 2;
+		else if (*end == 'B')
+			end++;
+	}
+	if (*end || (shift && v > (ULLONG_MAX >> shift)))
+		return false;
+	*out = v << shift;
+	return true;
+}
+
+/* "name|id, name|id, ...": users (getpwnam) or groups (getgrnam). Names
+ * are resolved once, here, so a typo fails at start, not at attach. */
+static void parse_idlist(struct idlist *list, bool groups, char *value,
+			 const char *path, unsigned lineno, const char *key)
+{
+	list->n = 0;
+	list->set = true;
+	for (char *item = strtok(value, ","); item; item = strtok(NULL, ",")) {
+		while (isspace((unsigned char)*item))
+			item++;
+		char *end = item + strlen(item);
+		while (end > item && isspace((unsigned char)end[-1]))
+			end--;
+		*end = 0;
+		if (!*item)
+			config_error(path, lineno, key, "empty name in list");
+		unsigned long long v;
+		unsigned id;
+		if (parse_number(item, false, &v)) {
+			if (v >= UINT_MAX)
+				config_error(path, lineno, key, "id '%s' out of range", item);
+			id = (unsigned)v;
+		} else if (groups) {
+			struct group *g = getgrnam(item);
+			if (!g)
+				config_error(path, lineno, key, "unknown group '%s'", item);
+			id = g->gr_gid;
+		} else {
+			struct passwd *pw = getpwnam(item);
+			if (!pw)
+				config_error(path, lineno, key, "unknown user '%s'", item);
+			id = pw->pw_uid;
+		}
+		unsigned *ids = realloc(list->ids, (list->n + 1) * sizeof(*ids));
+		if (!ids)
+			config_error(path, lineno, key, "out of memory");
+		list->ids = ids;
+		list->ids[list->n++] = id;
+	}
+	if (list->n == 0)
+		config_error(path, lineno, key, "missing value");
+}
+
+static void apply_line(const char *path, unsigned lineno, char *line)
+{
+	char *p = line;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (!*p || *p == '#')
+		return;
+	char *key = p;
+	while (*p && *p != '=' && !isspace((unsigned char)*p))
+		p++;
+	char *key_end = p;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (key_end == key || *p != '=')
+		config_error(path, lineno, NULL, "expected 'key = value'");
+	*key_end = 0;
+	p++;
+	/* As in growmap.conf(5): '#' starts a comment only after a blank. */
+	for (char *c = p; *c; c++) {
+		if (*c == '#' && isspace((unsigned char)c[-1])) {
+			*c = 0;
+			break;
+		}
+	}
+	while (isspace((unsigned char)*p))
+		p++;
+	char *value = p;
+	char *end = value + strlen(value);
+	while (end > value && isspace((unsigned char)end[-1]))
+		end--;
+	*end = 0;
+
+	bool known = !strcmp(key, "allow_users") || !strcmp(key, "allow_groups") ||
+		     !strcmp(key, "max_attaches_per_user") ||
+		     !strcmp(key, "max_reserve_per_user") || !strcmp(key, "log_level");
+	if (!known)
+		config_error(path, lineno, key, "unknown key");
+	if (!*value)
+		config_error(path, lineno, key, "missing value");
+
+	unsigned long long v;
+	if (!strcmp(key, "allow_users")) {
+		parse_idlist(&conf.users, false, value, path, lineno, key);
+	} else if (!strcmp(key, "allow_groups")) {
+		parse_idlist(&conf.groups, true, value, path, lineno, key);
+	} else if (!strcmp(key, "max_attaches_per_user")) {
+		if (!parse_number(value, false, &v) || v < 1 || v > UINT32_MAX)
+			config_error(path, lineno, key, "invalid value '%s' "
+				     "(expected 1..%u)", value, UINT32_MAX);
+		conf.max_attaches = v;
+	} else if (!strcmp(key, "max_reserve_per_user")) {
+		if (!parse_number(value, true, &v))
+			config_error(path, lineno, key, "invalid value '%s' (expected "
+				     "bytes, optional K/M/G/T suffix; 0: no limit)", value);
+		conf.max_reserve = v;
+	} else {
+		unsigned i;
+		for (i = 0; level_words[i] && strcmp(value, level_words[i]); i++)
+			;
+		if (!level_words[i])
+			config_error(path, lineno, key, "invalid value '%s' "
+				     "(expected error, warn, info or debug)", value);
+		log_level = (enum level)i;
+	}
+}
+
+static void load_config(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		fprintf(stderr, PROG ": cannot read configuration file %s: %s\n",
+			path, strerror(errno));
+		exit(2);
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	errno = 0;
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		if (len && line[len - 1] == '\n')
+			line[--len] = 0;
+		if (len > MAX_LINE)
+			config_error(path, lineno, NULL, "line longer than %d characters",
+				     MAX_LINE);
+		if (strlen(line) != (size_t)len)
+			config_error(path, lineno, NULL, "line contains a NUL byte");
+		apply_line(path, lineno, line);
+	}
+	free(line);
+	if (ferror(f)) {
+		fprintf(stderr, PROG ": cannot read configuration file %s: %s\n",
+			path, strerror(errno ? errno : EIO));
+		exit(2);
+	}
+	fclose(f);
+}
+
+static bool in_list(const struct idlist *list, unsigned id)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (list->ids[i] == id)
+			return true;
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * State
+ */
+
+struct link {
+	struct link *prev, *next;
+};
+
+static void list_init(struct link *head)
+{
+	head->prev = head->next = head;
+}
+
+static bool list_empty(const struct link *head)
+{
+	return head->next == head;
+}
+
+static void list_add_tail(struct link *head, struct link *l)
+{
+	l->prev = head->prev;
+	l->next = head;
+	head->prev->next = l;
+	head->prev = l;
+}
+
+static void list_del(struct link *l)
+{
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	l->prev = l->next = l;
+}
+
+#define container_of(p, type, member) \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+#define list_for_each(pos, head) \
+	for (struct link *pos = (head)->next; pos != (head); pos = pos->next)
+
+/* What an epoll event is about. */
+enum ev_kind { EV_LISTEN, EV_SIGNAL, EV_SOCK, EV_PIDFD };
+struct ev {
+	enum ev_kind kind;
+	struct client *c;
+};
+
+enum cstate {
+	C_NEW,       /* no ATTACH yet */
+	C_QUEUED,    /* writable ATTACH waiting for the lease to end */
+	C_ATTACHED,
+	C_DONE,      /* ATTACH refused or DETACHed: only STATUS left */
+	C_DEAD,      /* ended; freed after the current epoll batch */
+};
+
+struct file {
+	struct link link;          /* files */
+	dev_t dev;
+	ino_t ino;
+	off_t floor;               /* size when its first writer attached */
+	unsigned writers, readers;
+	struct client *lease;      /* holder of the settle lease, or NULL */
+	struct link attached;      /* clients, by flink */
+	struct link queue;         /* C_QUEUED clients, by flink, in order */
+	bool exact;                /* a lease holder settled it, no writer since */
+	int last_error;            /* negative errno of the last failed settle */
+};
+
+struct client {
+	struct link link;          /* clients, or zombies once C_DEAD */
+	struct link flink;         /* its file's attached list or queue */
+	struct link dlink;         /* doomed, while 'doomed' */
+	enum cstate state;
+	bool allowed;
+	bool doomed;               /* a reply could not be sent */
+	bool write;
+	bool settled_last;         /* its last request was SETTLED */
+	int sock, pidfd;
+	int fd;                    /* the file's descriptor, once attached */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	struct file *file;
+	uint64_t reserve;          /* ATTACH arg[0] */
+	off_t reader_size;         /* a reader's file size at attach */
+	uint32_t events;           /* epoll interest of 'sock' */
+	struct gmd_msg in;         /* request being read */
+	size_t in_len;
+	int in_fd;                 /* descriptor that came with it, or -1 */
+	unsigned in_nfds;          /* descriptors that came with it */
+	char *out;                 /* STATUS reply not yet sent */
+	size_t out_len, out_off;
+	struct ev sock_ev, pid_ev;
+};
+
+static struct link files, clients, zombies, doomed;
+static int epfd;
+static size_t page_size;
+static const struct ev listen_ev = { EV_LISTEN, NULL }, signal_ev = { EV_SIGNAL, NULL };
+
+static unsigned long long dev_ull(dev_t dev)
+{
+	return (unsigned long long)dev;
+}
+
+/* The floor used and returned: a reader's mapped pages are never cut. */
+static off_t file_floor(const struct file *f)
+{
+	off_t floor = f->floor;
+	list_for_each(l, &f->attached) {
+		const struct client *c = container_of(l, struct client, flink);
+		if (!c->write && c->reader_size > floor)
+			floor = c->reader_size;
+	}
+	return floor;
+}
+
+static struct file *file_get(const struct stat *st)
+{
+	list_for_each(l, &files) {
+		struct file *f = container_of(l, struct file, link);
+		if (f->dev == st->st_dev && f->ino == st->st_ino)
+			return f;
+	}
+	struct file *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	list_init(&f->attached);
+	list_init(&f->queue);
+	list_add_tail(&files, &f->link);
+	return f;
+}
+
+static void file_put(struct file *f)
+{
+	if (!list_empty(&f->attached) || !list_empty(&f->queue))
+		return;
+	list_del(&f->link);
+	free(f);
+}
+
+/* ------------------------------------------------------------------------
+ * Sending
+ */
+
+static void update_events(struct client *c)
+{
+	uint32_t want = 0;
+	if (c->out)
+		want |= EPOLLOUT;
+	else if (c->state != C_QUEUED)
+		want |= EPOLLIN;   /* one request at a time */
+	if (want == c->events)
+		return;
+	struct epoll_event e = { .events = want, .data.ptr = &c->sock_ev };
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->sock, &e) == 0)
+		c->events = want;
+	else
+		logmsg(L_ERROR, "epoll_ctl: %s", strerror(errno));
+}
+
+static void doom(struct client *c)
+{
+	if (c->doomed || c->state == C_DEAD)
+		return;
+	c->doomed = true;
+	list_add_tail(&doomed, &c->dlink);
+}
+
+/* Sends a one-message reply now or dooms the client. */
+static void reply(struct client *c, enum gmd_type type, int32_t status,
+		  uint64_t a0, uint64_t a1)
+{
+	if (c->doomed)
+		return;
+	struct gmd_msg m = {
+		.magic = GMD_MAGIC, .type = (uint16_t)(type | GMD_REPLY),
+		.status = status, .arg = { a0, a1 },
+	};
+	ssize_t n = send(c->sock, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n != (ssize_t)sizeof(m)) {
+		logmsg(L_WARN, "pid %d: cannot send reply: %s", (int)c->pid,
+		       n < 0 ? strerror(errno) : "socket full");
+		doom(c);
+	}
+}
+
+static void flush_output(struct client *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->sock, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) {
+			doom(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	if (c->out_off == c->out_len) {
+		free(c->out);
+		c->out = NULL;
+	}
+	update_events(c);
+}
+
+/* ------------------------------------------------------------------------
+ * Attachments
+ */
+
+static void complete_attach(struct client *c);
+
+/* Hands the file to the writers that waited for its lease to end. */
+static void answer_queue(struct file *f)
+{
+	while (!f->lease && !list_empty(&f->queue)) {
+		struct client *c = container_of(f->queue.next, struct client, flink);
+		list_del(&c->flink);
+		complete_attach(c);
+		update_events(c);
+	}
+}
+
+static void complete_attach(struct client *c)
+{
+	struct file *f = c->file;
+	struct stat st;
+	if (fstat(c->fd, &st) < 0)
+		st.st_size = 0;   /* cannot fail on a descriptor we hold */
+	if (c->write) {
+		if (f->writers == 0)
+			f->floor = st.st_size;
+		f->writers++;
+		f->exact = false;
+	} else {
+		c->reader_size = st.st_size;
+		f->readers++;
+	}
+	c->state = C_ATTACHED;
+	list_add_tail(&f->attached, &c->flink);
+	off_t floor = file_floor(f);
+	logmsg(L_INFO, "attach pid %d uid %u %llu:%llu %s, size %lld floor %lld, "
+	       "%u writers %u readers", (int)c->pid, (unsigned)c->uid,
+	       dev_ull(f->dev), (unsigned long long)f->ino, c->write ? "rw" : "r",
+	       (long long)st.st_size, (long long)floor, f->writers, f->readers);
+	reply(c, GMD_ATTACH, 0, (uint64_t)floor, f->writers);
+}
+
+/* Settles a file whose last writer, c, has just ended: cut it down to
+ * what was stored above the floor, from the file alone, and sync it. */
+static void settle(struct file *f, struct client *c, bool detached)
+{
+	struct stat st;
+	off_t exact = -1;
+	int err = 0;
+	if (fstat(c->fd, &st) < 0) {
+		err = -errno;
+	} else {
+		exact = gm_exact_size_from_file(c->fd, page_size, file_floor(f),
+						st.st_size);
+		if (exact < 0)
+			err = (int)exact;
+		else if (exact < st.st_size && ftruncate(c->fd, exact) < 0)
+			err = -errno;
+		if (!err && fdatasync(c->fd) < 0)
+			err = -errno;
+	}
+	if (err) {
+		f->last_error = err;
+		logmsg(L_ERROR, "cannot settle %llu:%llu after writer pid %d: %s",
+		       dev_ull(f->dev), (unsigned long long)f->ino, (int)c->pid,
+		       strerror(-err));
+		return;
+	}
+	f->exact = true;
+	logmsg(L_INFO, "settled %llu:%llu from %lld to %lld bytes (writer pid %d %s)",
+	       dev_ull(f->dev), (unsigned long long)f->ino, (long long)st.st_size,
+	       (long long)(exact < st.st_size ? exact : st.st_size), (int)c->pid,
+	       detached ? "detached" : "died");
+}
+
+/* The attachment of c ends: by DETACH ('detached') or because the client
+ * died, broke the protocol or could not be answered. */
+static void end_attachment(struct client *c, bool detached, const char *why)
+{
+	struct file *f = c->file;
+	list_del(&c->flink);
+	if (c->state == C_QUEUED) {
+		logmsg(L_INFO, "pid %d gone while waiting to attach %llu:%llu (%s)",
+		       (int)c->pid, dev_ull(f->dev), (unsigned long long)f->ino, why);
+	} else {
+		bool held = f->lease == c;
+		if (held)
+			f->lease = NULL;
+		if (c->write)
+			f->writers--;
+		else
+			f->readers--;
+		logmsg(L_INFO, "%s pid %d %llu:%llu %s%s%s, %u writers %u readers left",
+		       detached ? "detach" : "crash", (int)c->pid, dev_ull(f->dev),
+		       (unsigned long long)f->ino, c->write ? "rw" : "r",
+		       detached ? "" : ": ", detached ? "" : why,
+		       f->writers, f->readers);
+		/* A client that settled the file itself and left right after
+		 * knew its exact size better than the extent map does. */
+		bool self_settled = detached && c->settled_last && f->exact;
+		if (c->write && f->writers == 0 && !self_settled)
+			settle(f, c, detached);
+		if (held)
+			answer_queue(f);
+	}
+	close(c->fd);
+	c->fd = -1;
+	c->file = NULL;
+	file_put(f);
+}
+
+static void client_end(struct client *c, const char *why)
+{
+	if (c->state == C_DEAD)
+		return;
+	if (c->state == C_ATTACHED || c->state == C_QUEUED)
+		end_attachment(c, false, why);
+	else
+		logmsg(L_DEBUG, "pid %d disconnected (%s)", (int)c->pid, why);
+	if (c->in_fd >= 0)
+		close(c->in_fd);
+	close(c->sock);
+	close(c->pidfd);
+	free(c->out);
+	c->out = NULL;
+	if (c->doomed)
+		list_del(&c->dlink);
+	c->doomed = false;
+	c->state = C_DEAD;
+	list_del(&c->link);
+	list_add_tail(&zombies, &c->link);
+}
+
+/* Ends the clients whose replies could not be sent; ending one may doom
+ * another (a deferred ATTACH answered when a lease is released). */
+static void end_doomed(void)
+{
+	while (!list_empty(&doomed)) {
+		struct client *c = container_of(doomed.next, struct client, dlink);
+		client_end(c, "reply not sent");
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Requests
+ */
+
+static void violation(struct client *c, const char *what)
+{
+	logmsg(L_WARN, "pid %d: protocol violation: %s", (int)c->pid, what);
+	client_end(c, what);
+}
+
+/* Sum of what uid holds (attached or waiting), for the limits. */
+static void usage_of(uid_t uid, unsigned long long *attaches,
+		     unsigned long long *reserve)
+{
+	*attaches = *reserve = 0;
+	list_for_each(l, &clients) {
+		const struct client *c = container_of(l, struct client, link);
+		if (c->uid == uid && (c->state == C_ATTACHED || c->state == C_QUEUED)) {
+			++*attaches;
+			*reserve += c->reserve;
+		}
+	}
+}
+
+static int check_attach(struct client *c, const struct gmd_msg *m, int fd,
+			struct stat *st)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (fl & O_PATH) || fstat(fd, st) < 0 || !S_ISREG(st->st_mode))
+		return -EBADF;
+	int acc = fl & O_ACCMODE;
+	if ((m->flags & GMD_F_WRITE) ? acc != O_RDWR : acc == O_WRONLY)
+		return -EACCES;
+	unsigned long long attaches, reserve;
+	usage_of(c->uid, &attaches, &reserve);
+	if (attaches >= conf.max_attaches)
+		return -EMFILE;
+	if (conf.max_reserve && (m->arg[0] > conf.max_reserve ||
+				 reserve > conf.max_reserve - m->arg[0]))
+		return -ENOSPC;
+	return 0;
+}
+
+static void do_attach(struct client *c, const struct gmd_msg *m, int fd)
+{
+	if (!c->allowed) {
+		logmsg(L_WARN, "pid %d uid %u gid %u: not allowed", (int)c->pid,
+		       (unsigned)c->uid, (unsigned)c->gid);
+		close(fd);
+		reply(c, GMD_ATTACH, -EACCES, 0, 0);
+		client_end(c, "not allowed");
+		return;
+	}
+	struct stat st;
+	int err = check_attach(c, m, fd, &st);
+	struct file *f = err ? NULL : file_get(&st);
+	if (!err && !f)
+		err = -ENOMEM;
+	if (err) {
+		logmsg(L_INFO, "attach pid %d uid %u refused: %s", (int)c->pid,
+		       (unsigned)c->uid, strerror(-err));
+		close(fd);
+		c->state = C_DONE;
+		reply(c, GMD_ATTACH, err, 0, 0);
+		return;
+	}
+	c->fd = fd;
+	c->file = f;
+	c->write = m->flags & GMD_F_WRITE;
+	c->reserve = m->arg[0];
+	if (c->write && f->lease) {
+		logmsg(L_DEBUG, "attach pid %d %llu:%llu waits for pid %d's lease",
+		       (int)c->pid, dev_ull(f->dev), (unsigned long long)f->ino,
+		       (int)f->lease->pid);
+		c->state = C_QUEUED;
+		list_add_tail(&f->queue, &c->flink);
+		return;
+	}
+	complete_attach(c);
+}
+
+static void do_sync(struct client *c)
+{
+	struct file *f = c->file;
+	off_t floor = file_floor(f);
+	if (c->write && f->writers == 1 && (!f->lease || f->lease == c)) {
+		f->lease = c;
+		logmsg(L_DEBUG, "pid %d holds the lease of %llu:%llu", (int)c->pid,
+		       dev_ull(f->dev), (unsigned long long)f->ino);
+		reply(c, GMD_SYNC, 0, 1, (uint64_t)floor);
+	} else {
+		reply(c, GMD_SYNC, 0, 0, (uint64_t)floor);
+	}
+}
+
+static void do_settled(struct client *c, const struct gmd_msg *m)
+{
+	struct file *f = c->file;
+	f->lease = NULL;
+	f->exact = true;
+	c->settled_last = true;
+	logmsg(L_INFO, "pid %d settled %llu:%llu at %llu bytes", (int)c->pid,
+	       dev_ull(f->dev), (unsigned long long)f->ino,
+	       (unsigned long long)m->arg[0]);
+	reply(c, GMD_SETTLED, 0, 0, 0);
+	answer_queue(f);
+}
+
+static size_t status_records(void)
+{
+	size_t n = 0;
+	list_for_each(l, &files) {
+		const struct file *f = container_of(l, struct file, link);
+		n++;
+		list_for_each(k, &f->attached)
+			n++;
+	}
+	return n;
+}
+
+/* Dirty and writeback bytes of the file (cachestat(2)), or -1 each. */
+static void cache_state(int fd, uint64_t *dirty, uint64_t *writeback)
+{
+	struct { uint64_t off, len; } range = { 0, 0 };
+	struct { uint64_t cache, dirty, writeback, evicted, recently_evicted; } cs;
+	if (syscall(451 /* cachestat */, fd, &range, &cs, 0) < 0) {
+		*dirty = *writeback = UINT64_MAX;
+		return;
+	}
+	*dirty = cs.dirty * page_size;
+	*writeback = cs.writeback * page_size;
+}
+
+static void do_status(struct client *c)
+{
+	if (!c->allowed) {
+		logmsg(L_WARN, "pid %d uid %u gid %u: status not allowed", (int)c->pid,
+		       (unsigned)c->uid, (unsigned)c->gid);
+		reply(c, GMD_STATUS, -EACCES, 0, 0);
+		client_end(c, "not allowed");
+		return;
+	}
+	size_t count = status_records();
+	struct gmd_msg *m = calloc(count + 1, sizeof(*m));
+	if (!m) {
+		reply(c, GMD_STATUS, -ENOMEM, 0, 0);
+		return;
+	}
+	m[0] = (struct gmd_msg){ .magic = GMD_MAGIC,
+		.type = GMD_STATUS | GMD_REPLY, .count = (uint32_t)count };
+	size_t i = 1;
+	uint64_t index = 0;
+	list_for_each(l, &files) {
+		const struct file *f = container_of(l, struct file, link);
+		const struct link *any = list_empty(&f->attached) ? f->queue.next
+								  : f->attached.next;
+		int fd = container_of(any, struct client, flink)->fd;
+		struct stat st;
+		struct gmd_msg *r = &m[i++];
+		*r = (struct gmd_msg){ .magic = GMD_MAGIC, .type = GMD_REC_FILE,
+			.count = f->writers, .flags = (uint16_t)f->readers,
+			.status = f->last_error };
+		r->arg[0] = (uint64_t)f->dev;
+		r->arg[1] = (uint64_t)f->ino;
+		r->arg[2] = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX;
+		r->arg[3] = (uint64_t)file_floor(f);
+		cache_state(fd, &r->arg[4], &r->arg[5]);
+		list_for_each(k, &f->attached) {
+			const struct client *a = container_of(k, struct client, flink);
+			r = &m[i++];
+			*r = (struct gmd_msg){ .magic = GMD_MAGIC, .type = GMD_REC_CLIENT,
+				.flags = a->write ? GMD_F_WRITE : 0,
+				.arg = { (uint64_t)a->pid, a->uid, index, a->reserve } };
+		}
+		index++;
+	}
+	c->out = (char *)m;
+	c->out_len = (count + 1) * sizeof(*m);
+	c->out_off = 0;
+	flush_output(c);
+}
+
+static void handle_request(struct client *c, const struct gmd_msg *m, int fd,
+			   unsigned nfds)
+{
+	if (nfds > 1 || gmd_check_request(m, nfds == 1) < 0) {
+		if (fd >= 0)
+			close(fd);
+		violation(c, nfds > 1 ? "more than one descriptor" : "bad message");
+		return;
+	}
+	if (m->type != GMD_SETTLED && m->type != GMD_DETACH)
+		c->settled_last = false;
+	if (m->type == GMD_STATUS) {
+		do_status(c);
+		return;
+	}
+	if (m->type == GMD_ATTACH) {
+		if (c->state != C_NEW) {
+			close(fd);
+			violation(c, "second ATTACH");
+		} else {
+			do_attach(c, m, fd);
+		}
+		return;
+	}
+	if (c->state != C_ATTACHED) {
+		violation(c, "request without an attachment");
+		return;
+	}
+	switch (m->type) {
+	case GMD_SYNC:
+		do_sync(c);
+		break;
+	case GMD_SETTLED:
+		if (c->file->lease != c)
+			violation(c, "SETTLED without the lease");
+		else
+			do_settled(c, m);
+		break;
+	case GMD_DETACH:
+		/* The attachment ends now, not at EOF: when the client reads
+		 * this reply, the file is already settled if it was the last
+		 * writer, and others see one writer fewer. */
+		end_attachment(c, true, "detached");
+		c->state = C_DONE;
+		reply(c, GMD_DETACH, 0, 0, 0);
+		break;
+	}
+}
+
+/* Reads (part of) one request; handles it once all 64 bytes are in. */
+static void client_readable(struct client *c)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(8 * sizeof(int))];
+	} ctl;
+	struct iovec iov = { (char *)&c->in + c->in_len, sizeof(c->in) - c->in_len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+	ssize_t n = recvmsg(c->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	/* Descriptors first: they are ours now, whatever else happens. */
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfd = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+			if (c->in_fd < 0 && c->in_nfds == 0)
+				c->in_fd = fd;
+			else
+				close(fd);
+			c->in_nfds++;
+		}
+	}
+	if (n > 0 && (mh.msg_flags & MSG_CTRUNC))
+		c->in_nfds += 2;   /* more than fit: more than one */
+	if (n <= 0) {
+		client_end(c, n == 0 ? "connection closed" : strerror(errno));
+		return;
+	}
+	c->in_len += (size_t)n;
+	if (c->in_len < sizeof(c->in))
+		return;
+	struct gmd_msg m = c->in;
+	int fd = c->in_fd;
+	unsigned nfds = c->in_nfds;
+	c->in_len = 0;
+	c->in_fd = -1;
+	c->in_nfds = 0;
+	handle_request(c, &m, fd, nfds);
+	if (c->state != C_DEAD)
+		update_events(c);
+}
+
+/* ------------------------------------------------------------------------
+ * Connections
+ */
+
+static bool peer_allowed(int sock, const struct ucred *cr)
+{
+	if (!conf.users.set && !conf.groups.set)
+		return cr->uid == 0 || cr->uid == geteuid();
+	if (in_list(&conf.users, cr->uid) || in_list(&conf.groups, cr->gid))
+		return true;
+	if (!conf.groups.set)
+		return false;
+	/* Supplementary groups: the kernel keeps the peer's at connect(). */
+	gid_t small[64], *groups = small;
+	socklen_t len = sizeof(small);
+	bool found = false;
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0 &&
+	    errno == ERANGE) {
+		groups = malloc(len);
+		if (groups && getsockopt(sock, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+			len = 0;
+	}
+	for (size_t i = 0; groups && !found && i < len / sizeof(gid_t); i++)
+		found = in_list(&conf.groups, groups[i]);
+	if (groups != small)
+		free(groups);
+	return found;
+}
+
+static void accept_client(int lfd)
+{
+	int sock = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (sock < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			logmsg(L_ERROR, "accept: %s", strerror(errno));
+		return;
+	}
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+		logmsg(L_ERROR, "SO_PEERCRED: %s", strerror(errno));
+		close(sock);
+		return;
+	}
+	/* The peer may already be gone (ESRCH) or in another pid namespace
+	 * (pid 0): without a pidfd its death could go unseen, so no. */
+	int pidfd = cr.pid > 0 ? (int)syscall(SYS_pidfd_open, cr.pid, 0) : -1;
+	if (pidfd < 0) {
+		logmsg(L_WARN, "pid %d: cannot watch the peer: %s", (int)cr.pid,
+		       cr.pid > 0 ? strerror(errno) : "pid unknown");
+		close(sock);
+		return;
+	}
+	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+	struct client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		logmsg(L_ERROR, "out of memory");
+		close(pidfd);
+		close(sock);
+		return;
+	}
+	*c = (struct client){ .state = C_NEW, .sock = sock, .pidfd = pidfd,
+		.fd = -1, .in_fd = -1, .pid = cr.pid, .uid = cr.uid, .gid = cr.gid,
+		.events = EPOLLIN, .sock_ev = { EV_SOCK, c }, .pid_ev = { EV_PIDFD, c } };
+	list_init(&c->flink);
+	c->allowed = peer_allowed(sock, &cr);
+	struct epoll_event se = { .events = EPOLLIN, .data.ptr = &c->sock_ev };
+	struct epoll_event pe = { .events = EPOLLIN, .data.ptr = &c->pid_ev };
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sock, &se) < 0 ||
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, pidfd, &pe) < 0) {
+		logmsg(L_ERROR, "epoll_ctl: %s", strerror(errno));
+		close(pidfd);
+		close(sock);
+		free(c);
+		return;
+	}
+	list_add_tail(&clients, &c->link);
+	logmsg(L_DEBUG, "connection from pid %d uid %u gid %u%s", (int)c->pid,
+	       (unsigned)c->uid, (unsigned)c->gid, c->allowed ? "" : " (not allowed)");
+}
+
+static void client_event(struct client *c, uint32_t events)
+{
+	if (c->state == C_DEAD)
+		return;   /* ended earlier in this batch */
+	if (events & EPOLLOUT)
+		flush_output(c);
+	if (c->doomed)
+		return;
+	if ((events & EPOLLIN) && (c->events & EPOLLIN))
+		client_readable(c);
+	else if (events & (EPOLLHUP | EPOLLERR))
+		client_end(c, "connection closed");
+}
+
+/* ------------------------------------------------------------------------
+ * Listening socket
+ */
+
+static void make_parent_dir(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return;
+	*slash = 0;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		logmsg(L_WARN, "cannot create %s: %s", dir, strerror(errno));
+}
+
+/* Removes what a dead daemon left at 'path'; refuses to take the place
+ * of a live one, or of anything that is not a socket. */
+static int remove_stale(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		logmsg(L_ERROR, "%s exists and is not a socket", sa->sun_path);
+		return -EEXIST;
+	}
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	int r = connect(s, (const struct sockaddr *)sa, sizeof(*sa));
+	close(s);
+	if (r == 0) {
+		logmsg(L_ERROR, "another daemon is listening on %s", sa->sun_path);
+		return -EADDRINUSE;
+	}
+	return unlink(sa->sun_path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+static int create_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		logmsg(L_ERROR, "socket path too long: %s", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	make_parent_dir(path);
+	if (remove_stale(&sa) < 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		logmsg(L_ERROR, "socket: %s", strerror(errno));
+		return -1;
+	}
+	/* World-connectable, as with the socket unit's SocketMode=0666:
+	 * the allow-list decides who may attach. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+		logmsg(L_ERROR, "cannot listen on %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The socket systemd passed, if any: -1 none, -2 unusable. */
+static int activated_socket(void)
+{
+	int n = sd_listen_fds(1);
+	if (n == 0)
+		return -1;
+	if (n != 1) {
+		logmsg(L_ERROR, "expected one socket from systemd, got %d%s%s", n,
+		       n < 0 ? ": " : "", n < 0 ? strerror(-n) : "");
+		return -2;
+	}
+	int fd = SD_LISTEN_FDS_START;
+	if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
+		logmsg(L_ERROR, "the socket from systemd is not a listening unix stream socket");
+		return -2;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		logmsg(L_ERROR, "fcntl: %s", strerror(errno));
+		return -2;
+	}
+	return fd;
+}
+
+/* ------------------------------------------------------------------------
+ * Main
+ */
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: " PROG " [--socket PATH] [--config FILE]\n");
+}
+
+/* Room for a descriptor per client socket, pidfd and file. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL, *config = NULL;
+	int o;
+	while ((o = getopt_long(argc, argv, "s:c:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 's': path = optarg; break;
+		case 'c': config = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (config)
+		load_config(config);
+
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	list_init(&files);
+	list_init(&clients);
+	list_init(&zombies);
+	list_init(&doomed);
+	raise_nofile();
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || epfd < 0) {
+		logmsg(L_ERROR, "signalfd/epoll: %s", strerror(errno));
+		return 1;
+	}
+
+	char pathbuf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int lfd = activated_socket();
+	bool created = lfd == -1;
+	if (lfd == -2)
+		return 1;
+	if (created) {
+		if (!path && !(path = gmd_default_socket(PROG, pathbuf, sizeof(pathbuf))))
+			return 1;
+		lfd = create_socket(path);
+		if (lfd < 0)
+			return 1;
+	}
+	struct epoll_event le = { .events = EPOLLIN, .data.ptr = (void *)&listen_ev };
+	struct epoll_event ge = { .events = EPOLLIN, .data.ptr = (void *)&signal_ev };
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &le) < 0 ||
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, sfd, &ge) < 0) {
+		logmsg(L_ERROR, "epoll_ctl: %s", strerror(errno));
+		return 1;
+	}
+	sd_notify(0, "READY=1");
+	logmsg(L_INFO, "listening on %s", created ? path : "the socket from systemd");
+
+	int signo = 0;
+	while (!signo) {
+		struct epoll_event ev[64];
+		int n = epoll_wait(epfd, ev, 64, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			logmsg(L_ERROR, "epoll_wait: %s", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			const struct ev *e = ev[i].data.ptr;
+			switch (e->kind) {
+			case EV_LISTEN:
+				accept_client(lfd);
+				break;
+			case EV_SIGNAL: {
+				struct signalfd_siginfo si;
+				if (read(sfd, &si, sizeof(si)) == sizeof(si))
+					signo = (int)si.ssi_signo;
+				break;
+			}
+			case EV_SOCK:
+				client_event(e->c, ev[i].events);
+				break;
+			case EV_PIDFD:
+				client_end(e->c, "process exited");
+				break;
+			}
+			end_doomed();
+		}
+		while (!list_empty(&zombies)) {
+			struct client *c = container_of(zombies.next, struct client, link);
+			list_del(&c->link);
+			free(c);
+		}
+	}
+
+	/* Attached clients keep working without the daemon: nothing is
+	 * settled here, connections just close with the process. */
+	logmsg(L_INFO, "exiting on %s", strsignal(signo));
+	close(lfd);
+	if (created && unlink(path) < 0)
+		logmsg(L_WARN, "cannot remove %s: %s", path, strerror(errno));
+	return 0;
+}
