@@ -685,6 +685,24 @@ static int check_attach(struct client *c, const struct gmd_msg *m, int fd,
 	return 0;
 }
 
+/*
+ * The writers' lock, shared, on the writer's descriptor: held until the
+ * daemon closes that descriptor, after any settle, so that a writer alone
+ * (which takes it exclusive) cannot attach while writers through the
+ * daemon, or the daemon's cut of the file, are under way. -EBUSY when a
+ * writer alone holds the file.
+ */
+static int share_writer_lock(int fd)
+{
+	struct flock fl = {
+		.l_type = F_RDLCK, .l_whence = SEEK_SET,
+		.l_start = GMD_LOCK_OFFSET, .l_len = 1,
+	};
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0 || errno == ENOLCK)
+		return 0;
+	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+}
+
 static void do_attach(struct client *c, const struct gmd_msg *m, int fd)
 {
 	if (!c->allowed) {
@@ -704,6 +722,15 @@ static void do_attach(struct client *c, const struct gmd_msg *m, int fd)
 		logmsg(L_INFO, "attach pid %d uid %u refused: %s", (int)c->pid,
 		       (unsigned)c->uid, strerror(-err));
 		close(fd);
+		c->state = C_DONE;
+		reply(c, GMD_ATTACH, err, 0, 0);
+		return;
+	}
+	if ((m->flags & GMD_F_WRITE) && (err = share_writer_lock(fd)) < 0) {
+		logmsg(L_INFO, "attach pid %d uid %u refused: %s", (int)c->pid,
+		       (unsigned)c->uid, "a writer alone holds the file");
+		close(fd);
+		file_put(f);
 		c->state = C_DONE;
 		reply(c, GMD_ATTACH, err, 0, 0);
 		return;
@@ -742,6 +769,9 @@ static void do_settled(struct client *c, const struct gmd_msg *m)
 	struct file *f = c->file;
 	f->lease = NULL;
 	f->exact = true;
+	/* Exact now: a later settle never goes below it, and a size the
+	 * program set below the old floor holds. */
+	f->floor = (off_t)m->arg[0];
 	c->settled_last = true;
 	logmsg(L_INFO, "pid %d settled %llu:%llu at %llu bytes", (int)c->pid,
 	       dev_ull(f->dev), (unsigned long long)f->ino,

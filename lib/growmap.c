@@ -18,10 +18,8 @@
 #include <unistd.h>
 
 #include "growmap-internal.h"
+#include "proto.h"
 
-/* Byte locked (open-file-description lock) by a writable attach, far above
- * any offset applications lock themselves. */
-#define GM_LOCK_OFFSET ((off_t)1 << 62)
 
 /*
  * Registry of live handles: validates handles passed back to us (double
@@ -222,7 +220,7 @@ static int take_writer_lock(struct growmap *gm)
 {
 	struct flock fl = {
 		.l_type = gm->daemon ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET,
-		.l_start = GM_LOCK_OFFSET, .l_len = 1,
+		.l_start = GMD_LOCK_OFFSET, .l_len = 1,
 	};
 	if (fcntl(gm->lock_fd, F_OFD_SETLK, &fl) < 0) {
 		if (errno == EAGAIN || errno == EACCES)
@@ -241,7 +239,7 @@ static void drop_writer_lock(struct growmap *gm)
 		return;
 	struct flock fl = {
 		.l_type = F_UNLCK, .l_whence = SEEK_SET,
-		.l_start = GM_LOCK_OFFSET, .l_len = 1,
+		.l_start = GMD_LOCK_OFFSET, .l_len = 1,
 	};
 	fcntl(gm->lock_fd, F_OFD_SETLK, &fl);
 	gm->ofd_locked = false;

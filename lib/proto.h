@@ -32,8 +32,16 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define GMD_MAGIC 0x31444d47u      /* "GMD1" */
+
+/* The byte whose open-file-description lock (F_OFD_SETLK) keeps writers
+ * apart: exclusive for a writer alone, shared for writers through the
+ * daemon, which holds the same shared lock on every writer's descriptor
+ * until it has let go of the file (growmap_open(3)). Far above any offset
+ * applications lock themselves. */
+#define GMD_LOCK_OFFSET ((off_t)1 << 62)
 
 enum gmd_type {
 	/*
@@ -43,10 +51,11 @@ enum gmd_type {
 	 * status). arg[1]: the file's size as the client saw it at attach.
 	 * Reply: status 0 or -errno (-EACCES: descriptor's access mode or
 	 * peer not allowed; -EBADF: not a regular file; -EMFILE/-ENOSPC: a
-	 * limit); arg[0]: the floor, the size the exact size never goes
-	 * below (the file's size when its first writer attached, or more
-	 * when a reader attached at a larger size); arg[1]: writers now
-	 * attached, this one included.
+	 * limit; -EBUSY: a writer alone holds the file); arg[0]: the floor,
+	 * the size the exact size never goes below (the file's size when
+	 * its first writer attached or the size a lease holder last settled
+	 * it to, or more when a reader attached at a larger size); arg[1]:
+	 * writers now attached, this one included.
 	 */
 	GMD_ATTACH = 1,
 	/*
@@ -58,7 +67,8 @@ enum gmd_type {
 	 * run ahead until the last writer settles).
 	 */
 	GMD_SYNC = 2,
-	/* The lease holder is done; arg[0]: the size it left. */
+	/* The lease holder is done; arg[0]: the size it left, the file's
+	 * exact size now and so its floor from now on. */
 	GMD_SETTLED = 3,
 	/* The attachment ends normally (after its last sync). */
 	GMD_DETACH = 4,
