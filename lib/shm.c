@@ -36,7 +36,8 @@ struct shm_attach {
 	ino_t ino;
 	bool writable;
 	pid_t owner;          /* process that attached; after fork() a child
-				 has nothing mapped (growmap_open(3)) */
+				 has nothing mapped, unless the range is
+				 shared through growmapd (growmap_open(3)) */
 };
 
 /*
@@ -59,8 +60,9 @@ static void attach_install_atfork(void)
 	pthread_atfork(attach_prefork, attach_postfork, attach_postfork);
 }
 
-/* Takes the lock. In a child process, first forgets the parent's ranges:
- * the child has nothing mapped there, and the handles are the parent's. */
+/* Takes the lock. In a child process, first forgets the parent's ranges
+ * that the child has nothing mapped at; a range shared through growmapd
+ * the child inherited, and attached again as its own, as on AIX. */
 static void lock_attaches(void)
 {
 	pthread_once(&attach_once, attach_install_atfork);
@@ -68,6 +70,8 @@ static void lock_attaches(void)
 	pid_t self = getpid();
 	for (struct shm_attach **pp = &attach_head; *pp;) {
 		struct shm_attach *e = *pp;
+		if (e->owner != self && e->gm->owner == self)
+			e->owner = self;
 		if (e->owner == self) {
 			pp = &e->next;
 			continue;

@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <growmap/shm.h>
+
 #include "testutil.h"
 
 static char path[PATH_MAX];
@@ -449,6 +451,43 @@ START_TEST(forked_child_shares_the_file)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * The AIX layer through the daemon: two attaches of one file with SHM_MAP
+ * (here in one process) and a forked child that inherits the attachment,
+ * stores beyond the end and detaches with shmdt(), as on AIX.
+ */
+START_TEST(aix_shmat_shared_and_inherited)
+{
+	pid_t d = tu_start_daemon();
+	int fd = tu_tmpfile(path);
+	char *a = growmap_shmat(fd, NULL, SHM_MAP);
+	ck_assert_ptr_ne(a, (char *)-1);
+	char *b = growmap_shmat(fd, NULL, SHM_MAP);
+	ck_assert_ptr_ne(b, (char *)-1);
+	strcpy(a + 100, "first");
+	ck_assert_str_eq(b + 100, "first");
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (strcmp(a + 100, "first"))
+			_exit(2);
+		strcpy(a + 40 * PS, "child");
+		_exit(growmap_shmdt(a) == 0 && growmap_shmdt(b) == 0 ? 0 : 3);
+	}
+	wait_child_ok(pid);
+	ck_assert_str_eq(b + 40 * PS, "child");
+	ck_assert_int_eq(growmap_shmdt(a), 0);
+	ck_assert_int_eq(growmap_shmdt(b), 0);
+	ck_assert_int_eq(wait_for_size(fd, 41 * PS, 1000), 41 * PS);
+	char buf[8] = "";
+	ck_assert_int_eq(pread(fd, buf, 6, 40 * PS), 6);
+	ck_assert_str_eq(buf, "child");
+	close(fd);
+	unlink(path);
+	ck_assert_int_eq(tu_stop_daemon(d), 0);
+}
+END_TEST
+
 int main(void)
 {
 	tu_require_backend();
@@ -466,6 +505,7 @@ int main(void)
 	tcase_add_test(tc, daemon_killed_clients_keep_working);
 	tcase_add_test(tc, writers_alone_and_shared_exclude_each_other);
 	tcase_add_test(tc, forked_child_shares_the_file);
+	tcase_add_test(tc, aix_shmat_shared_and_inherited);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
