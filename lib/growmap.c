@@ -34,6 +34,9 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void registry_prefork(void) { pthread_mutex_lock(&registry_lock); }
 static void registry_postfork(void) { pthread_mutex_unlock(&registry_lock); }
 
+static int open_private(struct growmap *gm, int fd, int *out);
+static int take_writer_lock(struct growmap *gm);
+
 static int inaccessible_run(struct growmap *gm, size_t first, size_t count)
 {
 	void *at = gm->base + first * gm->page_size;
@@ -59,7 +62,20 @@ static void after_fork_child(struct growmap *gm)
 	__atomic_store_n(&gm->sticky_error, 0, __ATOMIC_RELAXED);
 	gm_daemon_after_fork(gm);
 	int r = 0;
-	if (gm->writable && gm->backend)
+	if (gm->writable && gm->ofd_locked) {
+		/* The locks of the description shared with the parent are the
+		 * parent's: a description of the child's own, with its pid. */
+		int inherited = gm->lock_fd;
+		r = open_private(gm, gm->fd, &gm->lock_fd);
+		if (r == 0) {
+			close(inherited);
+			gm->ofd_locked = false;
+			r = take_writer_lock(gm);
+		} else {
+			gm->lock_fd = inherited;
+		}
+	}
+	if (r == 0 && gm->writable && gm->backend)
 		r = gm->ops->after_fork(gm);
 	if (r == 0)
 		r = gm_writeback_after_fork(gm);
@@ -213,22 +229,27 @@ static int open_private(struct growmap *gm, int fd, int *out)
 	return *out < 0 ? -errno : 0;
 }
 
+static int lock_byte(int fd, short type, off_t at)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = at, .l_len = 1 };
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+}
+
 /* Exclusive for a writer alone; shared through growmapd, which holds the
  * same shared lock itself while it has writers of the file, so that no
- * writer alone can attach while they or the daemon's settling run. */
+ * writer alone can attach while they or the daemon's settling run. A
+ * writer through the daemon also locks its pid's byte (proto.h). */
 static int take_writer_lock(struct growmap *gm)
 {
-	struct flock fl = {
-		.l_type = gm->daemon ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET,
-		.l_start = GMD_LOCK_OFFSET, .l_len = 1,
-	};
-	if (fcntl(gm->lock_fd, F_OFD_SETLK, &fl) < 0) {
-		if (errno == EAGAIN || errno == EACCES)
-			return -EBUSY;
-		if (errno == ENOLCK)
-			return 0;   /* no locks on this filesystem: in-process rule only */
-		return -errno;
-	}
+	int r = lock_byte(gm->lock_fd, gm->daemon ? F_RDLCK : F_WRLCK, GMD_LOCK_OFFSET);
+	if (r == -ENOLCK)
+		return 0;   /* no locks on this filesystem: in-process rule only */
+	if (r == 0 && gm->daemon)
+		r = lock_byte(gm->lock_fd, F_RDLCK, GMD_PID_LOCK_BASE + getpid());
+	if (r < 0)
+		return r;
 	gm->ofd_locked = true;
 	return 0;
 }
@@ -237,9 +258,11 @@ static void drop_writer_lock(struct growmap *gm)
 {
 	if (!gm->ofd_locked)
 		return;
+	/* The pid's byte too: another attach of this process holds it on
+	 * its own description all the same. */
 	struct flock fl = {
 		.l_type = F_UNLCK, .l_whence = SEEK_SET,
-		.l_start = GMD_LOCK_OFFSET, .l_len = 1,
+		.l_start = GMD_LOCK_OFFSET, .l_len = 1 + GMD_PID_LOCK_SPAN,
 	};
 	fcntl(gm->lock_fd, F_OFD_SETLK, &fl);
 	gm->ofd_locked = false;

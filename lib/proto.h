@@ -43,6 +43,15 @@
  * applications lock themselves. */
 #define GMD_LOCK_OFFSET ((off_t)1 << 62)
 
+/* A writer through the daemon also holds a shared lock on the byte
+ * GMD_PID_LOCK_BASE + its pid, for as long as it is attached, whether or
+ * not its connection to the daemon lives: the kernel's record of every
+ * process writing the file through a daemon, which a daemon started
+ * afresh could not otherwise know. The daemon grants the settle lease,
+ * and settles a file itself, only when no other process holds one. */
+#define GMD_PID_LOCK_BASE (GMD_LOCK_OFFSET + 1)
+#define GMD_PID_LOCK_SPAN ((off_t)1 << 22)      /* PID_MAX_LIMIT */
+
 enum gmd_type {
 	/*
 	 * Attach the file whose descriptor comes with the message.
