@@ -21,6 +21,12 @@
  *               with the sync_file_range(2) system call instead of through
  *               io_uring (write workloads; against uffd it shows what
  *               io_uring brings to writeback)
+ *   uffd-daemon the uffd backend, every attach through the growmapd the
+ *               benchmark starts for the whole run (GROWMAP_DAEMON=required
+ *               on a socket of its own); the other growmap contenders run
+ *               with GROWMAP_DAEMON=off, so a system daemon takes none over
+ *   signal-daemon the signal backend, likewise (both: every workload but
+ *               memcg and reserve-8t)
  *   K1          MAP_SHARED of a file pre-sized with ftruncate to the final size
  *   K2          MAP_SHARED over the whole reservation, a SIGBUS handler that
  *               extends the file (fallocate) in 1 MiB steps, exact size
@@ -29,6 +35,12 @@
  *               (write workloads only)
  * Every contender ends with its data durable (growmap_close, msync
  * MS_SYNC + fdatasync, or fdatasync).
+ *
+ * The shared workload is two processes writing one new file: the daemon
+ * contenders and K1 fork two, each attached to the file (K1's each
+ * ftruncate it to the final size first), filling the even and the odd
+ * 2 MiB chunks; a local growmap writer excludes every other writer
+ * (-EBUSY), so uffd and signal fork one process that fills it all.
  */
 #include "config.h"
 
@@ -49,8 +61,10 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,24 +81,39 @@
 #define GIB ((size_t)1 << 30)
 #define MAX_REPS 1000u
 
-enum contender { C_UFFD, C_SIGNAL, C_UFFD_OWN, C_SIGNAL_OWN, C_UFFD_SYS, C_K1, C_K2,
-		 C_PWRITE, NCONTENDERS };
+enum contender { C_UFFD, C_SIGNAL, C_UFFD_OWN, C_SIGNAL_OWN, C_UFFD_SYS, C_UFFD_DAEMON,
+		 C_SIGNAL_DAEMON, C_K1, C_K2, C_PWRITE, NCONTENDERS };
 static const char *const contender_name[NCONTENDERS] = {
-	"uffd", "signal", "uffd-own", "signal-own", "uffd-sys", "K1", "K2", "pwrite",
+	"uffd", "signal", "uffd-own", "signal-own", "uffd-sys", "uffd-daemon", "signal-daemon",
+	"K1", "K2", "pwrite",
 };
 
 enum workload { W_SEQFILL, W_SEQFILL_2G, W_SPARSE, W_READ_COLD, W_READ_WARM, W_READ_RW,
 		W_READ_RW_COLD, W_REWRITE, W_THREADS1, W_THREADSN, W_MEMCG, W_RESERVE_8T,
-		NWORKLOADS };
+		W_SHARED, NWORKLOADS };
 static const char *const workload_name[NWORKLOADS] = {
 	"seqfill", "seqfill-2g", "sparse", "read-cold", "read-warm", "read-rw", "read-rw-cold",
-	"rewrite", "threads-1", "threads-n", "memcg", "reserve-8t",
+	"rewrite", "threads-1", "threads-n", "memcg", "reserve-8t", "shared",
 };
 
 /* seqfill-2g's file, and reserve-8t's reservation and second store. */
 #define SEQFILL_2G_SIZE (2 * GIB)
 #define RESERVE_8T ((size_t)8 << 40)
 #define RESERVE_8T_FAR ((size_t)4 << 40)
+
+/* shared: chunk k of the file is filled by process k % 2. */
+#define SHARED_CHUNK (2 * MIB)
+
+/* The growmapd the daemon contenders attach through: one for the whole
+ * run, started by the benchmark in a directory of its own (a socket path
+ * must fit sun_path, which --dir need not) and stopped at the end. */
+static struct {
+	pid_t pid;             /* 0: not running */
+	char dir[64];          /* "" until made */
+	char sock[96];
+	char log[96];          /* its standard error */
+	char why[300];         /* why the daemon contenders are n/a, or "" */
+} gmd;
 
 struct params {
 	size_t size;           /* bytes: sequential fill, read and rewrite files */
@@ -179,10 +208,15 @@ static void *xrealloc(void *old, size_t size)
 static const char *backend_of(enum contender who)
 {
 	switch (who) {
-	case C_UFFD: case C_UFFD_OWN: case C_UFFD_SYS: return "uffd";
-	case C_SIGNAL: case C_SIGNAL_OWN: return "signal";
+	case C_UFFD: case C_UFFD_OWN: case C_UFFD_SYS: case C_UFFD_DAEMON: return "uffd";
+	case C_SIGNAL: case C_SIGNAL_OWN: case C_SIGNAL_DAEMON: return "signal";
 	default: return NULL;
 	}
+}
+
+static bool through_daemon(enum contender who)
+{
+	return who == C_UFFD_DAEMON || who == C_SIGNAL_DAEMON;
 }
 
 static bool owns_size(enum contender who)
@@ -203,10 +237,15 @@ static bool applies(enum workload w, enum contender who)
 	case W_THREADSN:
 		return who != C_PWRITE;
 	case W_MEMCG:              /* growmap against the kernel's own mapping
-				      under memory pressure */
-		return who != C_K2 && who != C_PWRITE;
+				      under memory pressure; the daemon, only on
+				      the attach path, is left out of this
+				      longest row */
+		return who != C_K2 && who != C_PWRITE && !through_daemon(who);
 	case W_RESERVE_8T:         /* a reservation is growmap's business */
 		return who == C_UFFD || who == C_SIGNAL;
+	case W_SHARED:             /* sharing, K1's two processes, and one local
+				      growmap process writing the file alone */
+		return who == C_UFFD || who == C_SIGNAL || through_daemon(who) || who == C_K1;
 	case W_SPARSE:             /* no final size to own, no pwrite */
 		return who != C_PWRITE && !owns_size(who);
 	default:                   /* reads: nothing to own, write or write back */
@@ -272,6 +311,14 @@ static int growmap_map_open(struct mapping *m, bool writable)
 	int r = growmap_open_opts(&m->gm, m->fd, m->len, writable ? 0 : GROWMAP_RDONLY, &o);
 	if (r < 0)
 		return r;
+	/* GROWMAP_DAEMON=required should make this impossible, but a row
+	 * labelled daemon must never time a local attach. */
+	if (through_daemon(m->who) &&
+	    !strstr(growmap_backend_reason(m->gm), "; shared through growmapd")) {
+		growmap_close(m->gm);
+		m->gm = NULL;
+		return -ENOTCONN;
+	}
 	m->base = growmap_addr(m->gm);
 	m->wb_syscall = writable && strstr(growmap_backend_reason(m->gm),
 					   "writeback started with sync_file_range(2)");
@@ -297,6 +344,8 @@ static int map_open(struct mapping *m, int fd, size_t len, off_t final_size, boo
 	case C_UFFD_OWN:
 	case C_SIGNAL_OWN:
 	case C_UFFD_SYS:
+	case C_UFFD_DAEMON:
+	case C_SIGNAL_DAEMON:
 		return growmap_map_open(m, writable);
 	case C_K1:
 		if (writable && ftruncate(fd, final_size) < 0)
@@ -894,6 +943,118 @@ static void run_reserve_8t(struct run_ctx *c)
 	close(fd);
 }
 
+/* (h) What a process of the shared workload tells its run, through
+ * memory they share. */
+struct shared_report {
+	int err;               /* 0, or the negative errno of 'what' */
+	char what[16];
+	uint64_t signal_faults;
+	bool wb_syscall;
+	uint64_t wb_passes;
+};
+
+/* One of the shared workload's 'nproc' processes: attach the file, fill
+ * chunks idx, idx + nproc, ..., make them durable and detach. */
+static void shared_process(const struct run_ctx *c, int fd, unsigned idx, unsigned nproc,
+			   struct shared_report *out)
+{
+	/* A run killed for its timeout takes its processes along. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	size_t size = c->p->size;
+	struct mapping m = { .who = c->who };
+	int r = map_open(&m, fd, size, (off_t)size, true);
+	if (r < 0) {
+		*out = (struct shared_report){ .err = r, .what = "open" };
+		_exit(1);
+	}
+	for (size_t off = idx * SHARED_CHUNK; off < size; off += nproc * SHARED_CHUNK) {
+		size_t end = size - off < SHARED_CHUNK ? size : off + SHARED_CHUNK;
+		struct slice s = { m.base, off / PS, (end - off) / PS };
+		fill_slice(&s);
+	}
+	if ((r = map_close(&m)) < 0) {
+		*out = (struct shared_report){ .err = r, .what = "close" };
+		_exit(1);
+	}
+	*out = (struct shared_report){ .signal_faults = m.signal_faults,
+				       .wb_syscall = m.wb_syscall, .wb_passes = m.wb_passes };
+	_exit(0);
+}
+
+static uint64_t children_faults(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_CHILDREN, &ru);
+	return (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt;
+}
+
+/* (h) Two processes fill one new file of p->size bytes, each attached to
+ * it, then close; timed from their fork until both are gone and the file
+ * has its exact size. Through the daemon the last writer to close cuts
+ * the file, or the daemon settles it at the last detach, before that
+ * close returns: the wait for the size is only a net. */
+static void run_shared(struct run_ctx *c)
+{
+	const struct params *p = c->p;
+	unsigned nproc = through_daemon(c->who) || c->who == C_K1 ? 2 : 1;
+	struct shared_report *sr = mmap(NULL, 2 * sizeof(*sr), PROT_READ | PROT_WRITE,
+					MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sr == MAP_FAILED)
+		return fail(c, "mmap", -errno);
+	int fd = new_file(p);
+	if (fd < 0)
+		return fail(c, "creating the file", fd);
+	fflush(NULL);
+	uint64_t child_faults0 = children_faults();
+	pid_t pid[2];
+	unsigned started = 0;
+	int r = 0, status[2] = { 0, 0 };
+	timing_begin(c);
+	for (unsigned i = 0; i < nproc; i++) {
+		if ((pid[i] = fork()) == 0)
+			shared_process(c, fd, i, nproc, &sr[i]);
+		if (pid[i] < 0) {
+			r = -errno;
+			break;
+		}
+		started++;
+	}
+	for (unsigned i = 0; i < started; i++)
+		while (waitpid(pid[i], &status[i], 0) < 0 && errno == EINTR)
+			;
+	if (r < 0)
+		return fail(c, "fork", r);
+	for (unsigned i = 0; i < nproc; i++) {
+		if (WIFEXITED(status[i]) && !WEXITSTATUS(status[i]))
+			continue;
+		c->rep.ok = -1;
+		if (sr[i].err)
+			snprintf(c->rep.why, sizeof(c->rep.why), "process %u: %s: %s", i,
+				 sr[i].what, strerror(-sr[i].err));
+		else
+			snprintf(c->rep.why, sizeof(c->rep.why), "process %u died (%s %d)", i,
+				 WIFSIGNALED(status[i]) ? "signal" : "exit",
+				 WIFSIGNALED(status[i]) ? WTERMSIG(status[i]) : WEXITSTATUS(status[i]));
+		return;
+	}
+	struct stat st;
+	for (double until = now() + 2; fstat(fd, &st) == 0 && st.st_size != (off_t)p->size &&
+	     now() < until;)
+		usleep(1000);
+	struct mapping all = { .who = c->who };
+	for (unsigned i = 0; i < nproc; i++) {
+		all.signal_faults += sr[i].signal_faults;
+		all.wb_syscall |= sr[i].wb_syscall;
+		all.wb_passes += sr[i].wb_passes;
+	}
+	timing_end(c, &all);
+	c->rep.faults += children_faults() - child_faults0;   /* the stores were theirs */
+	new_file_done(c, fd, p->size / PS, p->size);
+	verdict(c, verify_fill(fd, p->size, c->rep.why, sizeof(c->rep.why)));
+	munmap(sr, 2 * sizeof(*sr));
+	close(fd);
+}
+
 static void run_workload(struct run_ctx *c, enum workload w)
 {
 	const struct params *p = c->p;
@@ -910,6 +1071,7 @@ static void run_workload(struct run_ctx *c, enum workload w)
 	case W_THREADSN: run_fill(c, p->size, p->threads); break;
 	case W_MEMCG: run_fill(c, p->memcg_size, 0); break;   /* run_child put us in the cgroup */
 	case W_RESERVE_8T: run_reserve_8t(c); break;
+	case W_SHARED: run_shared(c); break;
 	default: break;
 	}
 }
@@ -1303,6 +1465,12 @@ static void child_main(const struct params *p, enum workload w, enum contender w
 		prewarm(prewarm_bytes(p, w));
 		reset_peak_rss();   /* the RSS column is the run's, not this */
 	}
+	/* Through the benchmark's daemon, or through none: not through a
+	 * system daemon that the default (auto) would find. */
+	if (backend_of(who))
+		setenv("GROWMAP_DAEMON", through_daemon(who) ? "required" : "off", 1);
+	if (through_daemon(who))
+		setenv("GROWMAP_SOCKET", gmd.sock, 1);
 	int r;
 	if (cg && (r = memcg_enter(cg)) < 0) {
 		fail(&c, "entering the memory cgroup", r);
@@ -1527,7 +1695,7 @@ static void human_size(size_t bytes, char *out, size_t len)
 
 static void workload_title(const struct params *p, enum workload w, char *out, size_t len)
 {
-	char sz[32], rs[32], run[32], two[32], mcs[32], mcl[32], r8[32], far[32];
+	char sz[32], rs[32], run[32], two[32], mcs[32], mcl[32], r8[32], far[32], chunk[32];
 	human_size(p->size, sz, sizeof(sz));
 	human_size(p->reserve, rs, sizeof(rs));
 	human_size(p->run_bytes, run, sizeof(run));
@@ -1536,6 +1704,7 @@ static void workload_title(const struct params *p, enum workload w, char *out, s
 	human_size(p->memcg_limit, mcl, sizeof(mcl));
 	human_size(RESERVE_8T, r8, sizeof(r8));
 	human_size(RESERVE_8T_FAR, far, sizeof(far));
+	human_size(SHARED_CHUNK, chunk, sizeof(chunk));
 	switch (w) {
 	case W_SEQFILL: snprintf(out, len, "(a) sequential fill of a new %s file, sync+close", sz); break;
 	case W_SEQFILL_2G: snprintf(out, len, "(a) sequential fill of a new %s file, sync+close", two); break;
@@ -1549,6 +1718,7 @@ static void workload_title(const struct params *p, enum workload w, char *out, s
 	case W_THREADSN: snprintf(out, len, "(e) %u threads filling a new %s file, sync+close", p->threads, sz); break;
 	case W_MEMCG: snprintf(out, len, "(f) sequential fill of a new %s file in a %s memory cgroup, sync+close", mcs, mcl); break;
 	case W_RESERVE_8T: snprintf(out, len, "(g) %s reservation of an empty file, a page stored at 0 and at %s, open..close", r8, far); break;
+	case W_SHARED: snprintf(out, len, "(h) 2 processes fill one new %s file, even and odd %s chunks, sync+close (uffd, signal: 1 process)", sz, chunk); break;
 	default: snprintf(out, len, "?"); break;
 	}
 }
@@ -1556,14 +1726,14 @@ static void workload_title(const struct params *p, enum workload w, char *out, s
 static void print_header(const char *title)
 {
 	printf("\n%s\n", title);
-	printf("  %-10s %10s %10s %10s %9s %10s %7s %7s %9s %9s %8s %11s %11s\n", "",
+	printf("  %-13s %10s %10s %10s %9s %10s %7s %7s %9s %9s %8s %11s %11s\n", "",
 	       "median ms", "min ms", "max ms", "MB/s", "ns/page", "vs K1", "vs sig", "p50 ns",
 	       "p99 ns", "RSS MiB", "faults/page", "disk/stored");
 }
 
 static void print_result(const struct bench_result *r)
 {
-	printf("  %-10s %10.1f %10.1f %10.1f %9.0f %10.0f %7.2f %7.2f %9.0f %9.0f %8.1f %11.2f %11.2f\n",
+	printf("  %-13s %10.1f %10.1f %10.1f %9.0f %10.0f %7.2f %7.2f %9.0f %9.0f %8.1f %11.2f %11.2f\n",
 	       r->contender, r->median_s * 1e3, r->min_s * 1e3, r->max_s * 1e3, r->mb_per_s,
 	       r->ns_per_page, r->vs_k1, r->vs_signal, r->p50_ns, r->p99_ns,
 	       r->peak_rss_kib / 1024.0, r->faults_per_page, r->disk_per_stored);
@@ -1658,6 +1828,14 @@ static void print_failures_and_na(const struct params *p, enum workload w,
 		}
 	if (*sep == ',')
 		printf("\n");
+	sep = "  n/a:";
+	for (int c = 0; c < NCONTENDERS; c++)
+		if (p->enabled_c[c] && applies(w, c) && through_daemon(c) && *gmd.why) {
+			printf("%s %s", sep, contender_name[c]);
+			sep = ",";
+		}
+	if (*sep == ',')
+		printf(": %s\n", gmd.why);
 }
 
 static const struct bench_result *find_result(const struct bench_result *results, size_t nres,
@@ -1683,6 +1861,10 @@ static const struct {
 	{ "uffd/signal", C_UFFD, C_SIGNAL },
 	{ "u-own/s-own", C_UFFD_OWN, C_SIGNAL_OWN },
 	{ "uffd/u-sys", C_UFFD, C_UFFD_SYS },
+	{ "u-dmn/uffd", C_UFFD_DAEMON, C_UFFD },
+	{ "s-dmn/sig", C_SIGNAL_DAEMON, C_SIGNAL },
+	{ "u-dmn/K1", C_UFFD_DAEMON, C_K1 },
+	{ "s-dmn/K1", C_SIGNAL_DAEMON, C_K1 },
 };
 
 /* One ratio of the summary: a number, "failed" when either had runs and
@@ -1698,16 +1880,26 @@ static void print_speedup(const struct row *row, const struct bench_result *resu
 		printf(" %11s", row->failed[a] || row->failed[b] ? "failed" : "-");
 }
 
-/* The ratios BENCHMARKS.md quotes, all from this one run. */
-static void print_summary(const struct row *rows, const struct bench_result *results,
-			  size_t nres)
+/* The ratios BENCHMARKS.md quotes, all from this one run: the columns of
+ * contenders that were asked for. */
+static void print_summary(const struct params *p, const struct row *rows,
+			  const struct bench_result *results, size_t nres)
 {
 	size_t ncol = sizeof(summary_col) / sizeof(summary_col[0]);
+	bool shown[sizeof(summary_col) / sizeof(summary_col[0])];
 	printf("\nsummary: speed ratios of median times (uffd/K1 = K1 median / uffd median, "
-	       "...;\n  above 1: the first named is faster; u-own, s-own, u-sys: uffd-own, "
-	       "signal-own, uffd-sys)\n  %-12s", "workload");
-	for (size_t i = 0; i < ncol; i++)
-		printf(" %11s", summary_col[i].head);
+	       "...;\n  above 1: the first named is faster; u-own, s-own, u-sys, u-dmn, s-dmn: "
+	       "uffd-own,\n  signal-own, uffd-sys, uffd-daemon, signal-daemon)\n");
+	if (rows[W_SHARED].ran)
+		printf("  shared: uffd and signal are one local process filling the file alone "
+		       "(a second\n  local writer gets -EBUSY); the daemon contenders and K1 are "
+		       "two processes\n");
+	printf("  %-12s", "workload");
+	for (size_t i = 0; i < ncol; i++) {
+		shown[i] = p->enabled_c[summary_col[i].a] && p->enabled_c[summary_col[i].b];
+		if (shown[i])
+			printf(" %11s", summary_col[i].head);
+	}
 	printf("\n");
 	for (int w = 0; w < NWORKLOADS; w++) {
 		const struct row *row = &rows[w];
@@ -1719,7 +1911,9 @@ static void print_summary(const struct row *rows, const struct bench_result *res
 			continue;
 		}
 		for (size_t i = 0; i < ncol; i++)
-			print_speedup(row, results, nres, w, summary_col[i].a, summary_col[i].b);
+			if (shown[i])
+				print_speedup(row, results, nres, w, summary_col[i].a,
+					      summary_col[i].b);
 		printf("\n");
 	}
 }
@@ -1766,10 +1960,11 @@ static int run_reps(const struct params *p, enum workload w, struct tally *t)
 	bool tty = isatty(2);
 	for (unsigned r = 0; r < p->reps; r++) {
 		for (int c = 0; c < NCONTENDERS; c++) {
-			if (!p->enabled_c[c] || !applies(w, c) || t[c].gave_up || stop_signal)
+			if (!p->enabled_c[c] || !applies(w, c) || t[c].gave_up || stop_signal ||
+			    (through_daemon(c) && *gmd.why))
 				continue;
 			if (tty)
-				fprintf(stderr, "\r  %-10s rep %u/%u %-10s", workload_name[w],
+				fprintf(stderr, "\r  %-10s rep %u/%u %-13s", workload_name[w],
 					r + 1, p->reps, contender_name[c]);
 			uint64_t *lat;
 			long kib = 0;
@@ -1828,12 +2023,161 @@ static int run_row(const struct params *p, enum workload w, struct row *row,
 		print_result(&results[i]);
 	}
 	print_failures_and_na(p, w, t);
+	if (w == W_SHARED)
+		printf("  uffd, signal: one local process fills the whole file (a second local "
+		       "writer gets -EBUSY);\n  ratios against them are sharing against "
+		       "not sharing\n");
 	print_wb_syscall(t);
 	print_writeback(results, *nres, workload_name[w]);
 	print_rss_growth(results, *nres, workload_name[w]);
 	fflush(stdout);
 	free(t);
 	return failures;
+}
+
+/* ---- the daemon of the daemon contenders ---- */
+
+/* Whether some run will attach through the daemon. */
+static bool daemon_needed(const struct params *p)
+{
+	for (int w = 0; w < NWORKLOADS; w++)
+		for (int c = 0; c < NCONTENDERS; c++)
+			if (p->enabled_w[w] && p->enabled_c[c] && through_daemon(c) && applies(w, c))
+				return true;
+	return false;
+}
+
+/* The growmapd to run: --growmapd; else the build tree's, when this is
+ * the benchmark in the build tree (tools/ or libtool's tools/.libs/, the
+ * daemon in daemon/ beside it); else the installed one. */
+static void daemon_program(const char *opt, char *out, size_t len)
+{
+	if (opt) {
+		snprintf(out, len, "%s", opt);
+		return;
+	}
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		char *slash = strrchr(exe, '/');
+		*slash = 0;
+		size_t dl = strlen(exe);
+		if (dl >= 6 && !strcmp(exe + dl - 6, "/.libs"))
+			exe[dl - 6] = 0;
+		char path[PATH_MAX + 32];
+		snprintf(path, sizeof(path), "%s/../daemon/growmapd", exe);
+		if (access(path, X_OK) == 0 && realpath(path, exe)) {
+			snprintf(out, len, "%s", exe);
+			return;
+		}
+	}
+	snprintf(out, len, "%s", GROWMAPD_PATH);
+}
+
+static bool socket_answers(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return false;
+	bool ok = connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(s);
+	return ok;
+}
+
+/* The last line of the daemon's log, to say why it stopped. */
+static void last_log_line(char *out, size_t len)
+{
+	char buf[4096];
+	*out = 0;
+	if (read_text(gmd.log, buf, sizeof(buf)) < 0)
+		return;
+	size_t n = strlen(buf);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	char *line = strrchr(buf, '\n');
+	snprintf(out, len, "%s", line ? line + 1 : buf);
+}
+
+/* Starts growmapd and waits until its socket accepts connections; when it
+ * cannot, gmd.why says why and the daemon contenders are n/a. */
+static void daemon_start(const char *prog)
+{
+	if (access(prog, X_OK) < 0) {
+		snprintf(gmd.why, sizeof(gmd.why), "growmapd %.200s: %s (see --growmapd)", prog,
+			 strerror(errno));
+		return;
+	}
+	snprintf(gmd.dir, sizeof(gmd.dir), "/tmp/growmap-bench-XXXXXX");
+	if (!mkdtemp(gmd.dir)) {
+		snprintf(gmd.why, sizeof(gmd.why), "mkdtemp %s: %s", gmd.dir, strerror(errno));
+		*gmd.dir = 0;
+		return;
+	}
+	snprintf(gmd.sock, sizeof(gmd.sock), "%s/growmapd.sock", gmd.dir);
+	snprintf(gmd.log, sizeof(gmd.log), "%s/growmapd.log", gmd.dir);
+	int log = open(gmd.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (log < 0) {
+		snprintf(gmd.why, sizeof(gmd.why), "%s: %s", gmd.log, strerror(errno));
+		return;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(log, 1);
+		dup2(log, 2);
+		execl(prog, "growmapd", "--socket", gmd.sock, (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", prog, strerror(errno));
+		_exit(127);
+	}
+	close(log);
+	if (pid < 0) {
+		snprintf(gmd.why, sizeof(gmd.why), "fork: %s", strerror(errno));
+		return;
+	}
+	gmd.pid = pid;
+	for (double until = now() + 5; !socket_answers(gmd.sock); usleep(10000)) {
+		int status;
+		char line[200];
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			gmd.pid = 0;
+			last_log_line(line, sizeof(line));
+			snprintf(gmd.why, sizeof(gmd.why), "growmapd %.100s exited at start (%s %d)%s%.120s",
+				 prog, WIFSIGNALED(status) ? "signal" : "status",
+				 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+				 *line ? ": " : "", line);
+			return;
+		}
+		if (now() > until) {
+			snprintf(gmd.why, sizeof(gmd.why), "growmapd %.100s did not answer on %s "
+				 "within 5 s", prog, gmd.sock);
+			return;
+		}
+	}
+}
+
+/* Ends the daemon and removes its directory; its log stays when 'keep_log'
+ * (some run failed: the daemon may say why). */
+static void daemon_stop(bool keep_log)
+{
+	if (gmd.pid > 0) {
+		kill(gmd.pid, SIGTERM);
+		int status;
+		while (waitpid(gmd.pid, &status, 0) < 0 && errno == EINTR)
+			;
+		gmd.pid = 0;
+	}
+	if (!*gmd.dir)
+		return;
+	unlink(gmd.sock);     /* when growmapd did not get to remove it */
+	if (keep_log && *gmd.why == 0) {
+		printf("\ngrowmapd's log is kept: %s\n", gmd.log);
+		return;
+	}
+	unlink(gmd.log);
+	rmdir(gmd.dir);
 }
 
 /* ---- options ---- */
@@ -1907,11 +2251,14 @@ static void usage(FILE *f)
 "                       --quick 60)\n"
 "  --workloads LIST     comma list of: seqfill,seqfill-2g,sparse,read-cold,read-warm,\n"
 "                       read-rw,read-rw-cold,rewrite,threads-1,threads-n,memcg,\n"
-"                       reserve-8t\n"
+"                       reserve-8t,shared\n"
 "                       (default all; --quick all but seqfill-2g)\n"
 "  --contenders LIST    comma list of: uffd,signal,uffd-own,signal-own,uffd-sys,\n"
-"                       K1,K2,pwrite\n"
+"                       uffd-daemon,signal-daemon,K1,K2,pwrite\n"
 "                       (default all)\n"
+"  --growmapd PATH      the growmapd the daemon contenders attach through, started\n"
+"                       for the run (default: the build tree's daemon/growmapd\n"
+"                       when run from it, else " GROWMAPD_PATH ")\n"
 "  --dir DIR            where the benchmark's files live (default $TMPDIR or /var/tmp)\n"
 "  --csv FILE           also write the results as CSV\n"
 "  --plot DIR           also draw plots (PNG and SVG) with gnuplot into DIR\n"
@@ -1921,6 +2268,7 @@ static void usage(FILE *f)
 
 struct outputs {
 	const char *csv, *plot;
+	const char *growmapd;  /* --growmapd, or NULL */
 };
 
 /* Fills *p and *o from the command line: 0, or the exit status. */
@@ -1944,7 +2292,7 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 
 	enum { O_QUICK = 1, O_SIZE, O_RESERVE, O_SPARSE, O_RUN, O_REWRITES, O_THREADS,
 	       O_MEMCG_SIZE, O_MEMCG_LIMIT, O_REPS, O_TIMEOUT, O_WORKLOADS, O_CONTENDERS,
-	       O_DIR, O_CSV, O_PLOT, O_NO_PREWARM, O_HELP };
+	       O_DIR, O_CSV, O_PLOT, O_GROWMAPD, O_NO_PREWARM, O_HELP };
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, O_QUICK },
 		{ "size", required_argument, NULL, O_SIZE },
@@ -1962,6 +2310,7 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 		{ "dir", required_argument, NULL, O_DIR },
 		{ "csv", required_argument, NULL, O_CSV },
 		{ "plot", required_argument, NULL, O_PLOT },
+		{ "growmapd", required_argument, NULL, O_GROWMAPD },
 		{ "no-prewarm", no_argument, NULL, O_NO_PREWARM },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -1987,6 +2336,7 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 		case O_DIR: p->dir = optarg; break;
 		case O_CSV: o->csv = optarg; break;
 		case O_PLOT: o->plot = optarg; break;
+		case O_GROWMAPD: o->growmapd = optarg; break;
 		case O_NO_PREWARM: p->prewarm = false; break;
 		case O_HELP: usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -2040,7 +2390,7 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 int main(int argc, char **argv)
 {
 	struct params p;
-	struct outputs out = { NULL, NULL };
+	struct outputs out = { NULL, NULL, NULL };
 	int status = parse_args(argc, argv, &p, &out);
 	if (status >= 0)
 		return status;
@@ -2052,6 +2402,15 @@ int main(int argc, char **argv)
 	int failures = 0;
 	printf("growmap-bench: %u repetitions, contenders interleaved, every run verified; files in %s\n",
 	       p.reps, p.dir);
+	if (daemon_needed(&p)) {
+		char prog[PATH_MAX];
+		daemon_program(out.growmapd, prog, sizeof(prog));
+		daemon_start(prog);
+		if (*gmd.why)
+			printf("growmapd: n/a: %s\n", gmd.why);
+		else
+			printf("growmapd: %s, on %s for the whole run\n", prog, gmd.sock);
+	}
 	fflush(stdout);      /* before the progress lines on stderr */
 
 	catch_stop_signals(true);
@@ -2059,6 +2418,7 @@ int main(int argc, char **argv)
 		if (p.enabled_w[w])
 			failures += run_row(&p, w, &rows[w], results, &nres, lats, &nlats);
 	if (stop_signal) {      /* the run in progress was stopped and cleaned up */
+		daemon_stop(false);
 		fprintf(stderr, "\ngrowmap-bench: interrupted by signal %d\n", (int)stop_signal);
 		catch_stop_signals(false);
 		raise(stop_signal);
@@ -2085,7 +2445,8 @@ int main(int argc, char **argv)
 		else
 			printf("\nplots written to %s\n", out.plot);
 	}
-	print_summary(rows, results, nres);
+	daemon_stop(failures > 0);
+	print_summary(&p, rows, results, nres);
 	printf("\n%s: %d failed verification\n", failures ? "FAILED" : "ok", failures);
 	for (size_t i = 0; i < nlats; i++)
 		free((void *)lats[i].ns);
