@@ -285,6 +285,7 @@ static void script_head(const struct plot *p)
 	static const char *const colours[] = {
 		"#4477AA", "#EE6677", "#228833", "#CCBB44",
 		"#66CCEE", "#AA3377", "#BBBBBB", "#000000",
+		"#EE7733", "#009988",
 	};
 	FILE *f = p->gp;
 	fputs("# growmap-bench plots, written by growmap-bench.\n"

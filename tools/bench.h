@@ -11,6 +11,7 @@ struct bench_result {
 	const char *workload;    /* short name, e.g. "seqfill" */
 	const char *title;       /* e.g. "(a) sequential fill, 64 MiB, sync+close" */
 	const char *contender;   /* "uffd", "signal", "uffd-own", "signal-own",
+				    "uffd-sys", "uffd-daemon", "signal-daemon",
 				    "K1", "K2", "pwrite" */
 	unsigned reps;
 	double median_s, min_s, max_s;   /* seconds per run */
