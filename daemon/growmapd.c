@@ -92,9 +92,12 @@ static struct {
 	unsigned long long max_reserve;   /* per uid, bytes; 0: no limit */
 } conf = { .max_attaches = 4096 };
 
-__attribute__((format(printf, 4, 5), noreturn))
-static void config_error(const char *path, unsigned lineno, const char *key,
-			 const char *fmt, ...)
+/* Prints what is wrong with a line and returns -1: the caller gives up
+ * the file (the daemon then exits 2). Returning rather than exiting lets
+ * the fuzzing harness call the parser in a loop. */
+__attribute__((format(printf, 4, 5)))
+static int config_error(const char *path, unsigned lineno, const char *key,
+			const char *fmt, ...)
 {
 	char what[256];
 	va_list ap;
@@ -105,7 +108,7 @@ static void config_error(const char *path, unsigned lineno, const char *key,
 		fprintf(stderr, PROG ": %s:%u: key '%s': %s\n", path, lineno, key, what);
 	else
 		fprintf(stderr, PROG ": %s:%u: %s\n", path, lineno, what);
-	exit(2);
+	return -1;
 }
 
 /* A decimal number with an optional K/M/G/T (binary) suffix when
@@ -142,8 +145,8 @@ static bool parse_number(const char *text, bool suffixes, unsigned long long *ou
 
 /* "name|id, name|id, ...": users (getpwnam) or groups (getgrnam). Names
  * are resolved once, here, so a typo fails at start, not at attach. */
-static void parse_idlist(struct idlist *list, bool groups, char *value,
-			 const char *path, unsigned lineno, const char *key)
+static int parse_idlist(struct idlist *list, bool groups, char *value,
+			const char *path, unsigned lineno, const char *key)
 {
 	list->n = 0;
 	list->set = true;
@@ -155,41 +158,45 @@ static void parse_idlist(struct idlist *list, bool groups, char *value,
 			end--;
 		*end = 0;
 		if (!*item)
-			config_error(path, lineno, key, "empty name in list");
+			return config_error(path, lineno, key, "empty name in list");
 		unsigned long long v;
 		unsigned id;
 		if (parse_number(item, false, &v)) {
 			if (v >= UINT_MAX)
-				config_error(path, lineno, key, "id '%s' out of range", item);
+				return config_error(path, lineno, key,
+						    "id '%s' out of range", item);
 			id = (unsigned)v;
 		} else if (groups) {
 			struct group *g = getgrnam(item);
 			if (!g)
-				config_error(path, lineno, key, "unknown group '%s'", item);
+				return config_error(path, lineno, key,
+						    "unknown group '%s'", item);
 			id = g->gr_gid;
 		} else {
 			struct passwd *pw = getpwnam(item);
 			if (!pw)
-				config_error(path, lineno, key, "unknown user '%s'", item);
+				return config_error(path, lineno, key,
+						    "unknown user '%s'", item);
 			id = pw->pw_uid;
 		}
 		unsigned *ids = realloc(list->ids, (list->n + 1) * sizeof(*ids));
 		if (!ids)
-			config_error(path, lineno, key, "out of memory");
+			return config_error(path, lineno, key, "out of memory");
 		list->ids = ids;
 		list->ids[list->n++] = id;
 	}
 	if (list->n == 0)
-		config_error(path, lineno, key, "missing value");
+		return config_error(path, lineno, key, "missing value");
+	return 0;
 }
 
-static void apply_line(const char *path, unsigned lineno, char *line)
+static int apply_line(const char *path, unsigned lineno, char *line)
 {
 	char *p = line;
 	while (isspace((unsigned char)*p))
 		p++;
 	if (!*p || *p == '#')
-		return;
+		return 0;
 	char *key = p;
 	while (*p && *p != '=' && !isspace((unsigned char)*p))
 		p++;
@@ -197,7 +204,7 @@ static void apply_line(const char *path, unsigned lineno, char *line)
 	while (isspace((unsigned char)*p))
 		p++;
 	if (key_end == key || *p != '=')
-		config_error(path, lineno, NULL, "expected 'key = value'");
+		return config_error(path, lineno, NULL, "expected 'key = value'");
 	*key_end = 0;
 	p++;
 	/* As in growmap.conf(5): '#' starts a comment only after a blank. */
@@ -219,67 +226,73 @@ static void apply_line(const char *path, unsigned lineno, char *line)
 		     !strcmp(key, "max_attaches_per_user") ||
 		     !strcmp(key, "max_reserve_per_user") || !strcmp(key, "log_level");
 	if (!known)
-		config_error(path, lineno, key, "unknown key");
+		return config_error(path, lineno, key, "unknown key");
 	if (!*value)
-		config_error(path, lineno, key, "missing value");
+		return config_error(path, lineno, key, "missing value");
 
 	unsigned long long v;
 	if (!strcmp(key, "allow_users")) {
-		parse_idlist(&conf.users, false, value, path, lineno, key);
+		return parse_idlist(&conf.users, false, value, path, lineno, key);
 	} else if (!strcmp(key, "allow_groups")) {
-		parse_idlist(&conf.groups, true, value, path, lineno, key);
+		return parse_idlist(&conf.groups, true, value, path, lineno, key);
 	} else if (!strcmp(key, "max_attaches_per_user")) {
 		if (!parse_number(value, false, &v) || v < 1 || v > UINT32_MAX)
-			config_error(path, lineno, key, "invalid value '%s' "
-				     "(expected 1..%u)", value, UINT32_MAX);
+			return config_error(path, lineno, key, "invalid value '%s' "
+					    "(expected 1..%u)", value, UINT32_MAX);
 		conf.max_attaches = v;
 	} else if (!strcmp(key, "max_reserve_per_user")) {
 		if (!parse_number(value, true, &v))
-			config_error(path, lineno, key, "invalid value '%s' (expected "
-				     "bytes, optional K/M/G/T suffix; 0: no limit)", value);
+			return config_error(path, lineno, key, "invalid value '%s' (expected "
+					    "bytes, optional K/M/G/T suffix; 0: no limit)", value);
 		conf.max_reserve = v;
 	} else {
 		unsigned i;
 		for (i = 0; level_words[i] && strcmp(value, level_words[i]); i++)
 			;
 		if (!level_words[i])
-			config_error(path, lineno, key, "invalid value '%s' "
-				     "(expected error, warn, info or debug)", value);
+			return config_error(path, lineno, key, "invalid value '%s' "
+					    "(expected error, warn, info or debug)", value);
 		log_level = (enum level)i;
 	}
+	return 0;
 }
 
-static void load_config(const char *path)
+/* Applies the file at 'path': 0, or -1 once a message says what is
+ * wrong with it. */
+static int load_config(const char *path)
 {
 	FILE *f = fopen(path, "re");
 	if (!f) {
 		fprintf(stderr, PROG ": cannot read configuration file %s: %s\n",
 			path, strerror(errno));
-		exit(2);
+		return -1;
 	}
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	unsigned lineno = 0;
+	int r = 0;
 	errno = 0;
-	while ((len = getline(&line, &cap, f)) >= 0) {
+	while (r == 0 && (len = getline(&line, &cap, f)) >= 0) {
 		lineno++;
 		if (len && line[len - 1] == '\n')
 			line[--len] = 0;
 		if (len > MAX_LINE)
-			config_error(path, lineno, NULL, "line longer than %d characters",
-				     MAX_LINE);
-		if (strlen(line) != (size_t)len)
-			config_error(path, lineno, NULL, "line contains a NUL byte");
-		apply_line(path, lineno, line);
+			r = config_error(path, lineno, NULL, "line longer than %d characters",
+					 MAX_LINE);
+		else if (strlen(line) != (size_t)len)
+			r = config_error(path, lineno, NULL, "line contains a NUL byte");
+		else
+			r = apply_line(path, lineno, line);
 	}
 	free(line);
-	if (ferror(f)) {
+	if (r == 0 && ferror(f)) {
 		fprintf(stderr, PROG ": cannot read configuration file %s: %s\n",
 			path, strerror(errno ? errno : EIO));
-		exit(2);
+		r = -1;
 	}
 	fclose(f);
+	return r;
 }
 
 static bool in_list(const struct idlist *list, unsigned id)
@@ -1177,8 +1190,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (config)
-		load_config(config);
+	if (config && load_config(config) < 0)
+		return 2;
 
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	list_init(&files);
