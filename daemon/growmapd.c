@@ -295,14 +295,6 @@ static int load_config(const char *path)
 	return r;
 }
 
-static bool in_list(const struct idlist *list, unsigned id)
-{
-	for (size_t i = 0; i < list->n; i++)
-		if (list->ids[i] == id)
-			return true;
-	return false;
-}
-
 /* ------------------------------------------------------------------------
  * State
  */
@@ -399,7 +391,6 @@ struct client {
 static struct link files, clients, zombies, doomed;
 static int epfd;
 static size_t page_size;
-static const struct ev listen_ev = { EV_LISTEN, NULL }, signal_ev = { EV_SIGNAL, NULL };
 
 static unsigned long long dev_ull(dev_t dev)
 {
@@ -968,6 +959,15 @@ static void client_readable(struct client *c)
  * Connections
  */
 
+#ifndef GROWMAPD_FUZZ
+static bool in_list(const struct idlist *list, unsigned id)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (list->ids[i] == id)
+			return true;
+	return false;
+}
+
 static bool peer_allowed(int sock, const struct ucred *cr)
 {
 	if (!conf.users.set && !conf.groups.set)
@@ -993,6 +993,42 @@ static bool peer_allowed(int sock, const struct ucred *cr)
 	return found;
 }
 
+#endif
+
+/* Lists a connection from the peer 'cr' on 'sock', its process watched
+ * through 'pidfd'; closes both and returns NULL when that fails. */
+static struct client *add_client(int sock, int pidfd, const struct ucred *cr,
+				 bool allowed)
+{
+	struct client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		logmsg(L_ERROR, "out of memory");
+		close(pidfd);
+		close(sock);
+		return NULL;
+	}
+	*c = (struct client){ .state = C_NEW, .sock = sock, .pidfd = pidfd,
+		.fd = -1, .in_fd = -1, .pid = cr->pid, .uid = cr->uid, .gid = cr->gid,
+		.events = EPOLLIN, .sock_ev = { EV_SOCK, c }, .pid_ev = { EV_PIDFD, c } };
+	list_init(&c->flink);
+	c->allowed = allowed;
+	struct epoll_event se = { .events = EPOLLIN, .data.ptr = &c->sock_ev };
+	struct epoll_event pe = { .events = EPOLLIN, .data.ptr = &c->pid_ev };
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sock, &se) < 0 ||
+	    epoll_ctl(epfd, EPOLL_CTL_ADD, pidfd, &pe) < 0) {
+		logmsg(L_ERROR, "epoll_ctl: %s", strerror(errno));
+		close(pidfd);
+		close(sock);
+		free(c);
+		return NULL;
+	}
+	list_add_tail(&clients, &c->link);
+	logmsg(L_DEBUG, "connection from pid %d uid %u gid %u%s", (int)c->pid,
+	       (unsigned)c->uid, (unsigned)c->gid, c->allowed ? "" : " (not allowed)");
+	return c;
+}
+
+#ifndef GROWMAPD_FUZZ
 static void accept_client(int lfd)
 {
 	int sock = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1018,31 +1054,28 @@ static void accept_client(int lfd)
 		return;
 	}
 	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-	struct client *c = calloc(1, sizeof(*c));
-	if (!c) {
-		logmsg(L_ERROR, "out of memory");
-		close(pidfd);
-		close(sock);
-		return;
-	}
-	*c = (struct client){ .state = C_NEW, .sock = sock, .pidfd = pidfd,
-		.fd = -1, .in_fd = -1, .pid = cr.pid, .uid = cr.uid, .gid = cr.gid,
-		.events = EPOLLIN, .sock_ev = { EV_SOCK, c }, .pid_ev = { EV_PIDFD, c } };
-	list_init(&c->flink);
-	c->allowed = peer_allowed(sock, &cr);
-	struct epoll_event se = { .events = EPOLLIN, .data.ptr = &c->sock_ev };
-	struct epoll_event pe = { .events = EPOLLIN, .data.ptr = &c->pid_ev };
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, sock, &se) < 0 ||
-	    epoll_ctl(epfd, EPOLL_CTL_ADD, pidfd, &pe) < 0) {
-		logmsg(L_ERROR, "epoll_ctl: %s", strerror(errno));
-		close(pidfd);
-		close(sock);
+	add_client(sock, pidfd, &cr, peer_allowed(sock, &cr));
+}
+#endif
+
+/* The state main() starts from (the fuzzing harness too). */
+static void daemon_init(void)
+{
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	list_init(&files);
+	list_init(&clients);
+	list_init(&zombies);
+	list_init(&doomed);
+}
+
+/* Frees the clients ended so far, once no event can name them any more. */
+static void free_zombies(void)
+{
+	while (!list_empty(&zombies)) {
+		struct client *c = container_of(zombies.next, struct client, link);
+		list_del(&c->link);
 		free(c);
-		return;
 	}
-	list_add_tail(&clients, &c->link);
-	logmsg(L_DEBUG, "connection from pid %d uid %u gid %u%s", (int)c->pid,
-	       (unsigned)c->uid, (unsigned)c->gid, c->allowed ? "" : " (not allowed)");
 }
 
 static void client_event(struct client *c, uint32_t events)
@@ -1058,6 +1091,119 @@ static void client_event(struct client *c, uint32_t events)
 	else if (events & (EPOLLHUP | EPOLLERR))
 		client_end(c, "connection closed");
 }
+
+/* An event of a connection's socket or of its peer's pidfd, then the
+ * ends it made due. */
+static void connection_event(const struct ev *e, uint32_t events)
+{
+	if (e->kind == EV_SOCK)
+		client_event(e->c, events);
+	else
+		client_end(e->c, "process exited");
+	end_doomed();
+}
+
+#ifdef GROWMAPD_FUZZ
+/* ------------------------------------------------------------------------
+ * Entry points of the fuzzing harnesses (tests/fuzz/growmapd-fuzz.h): the
+ * code above, driven without main(), a listening socket or signals.
+ */
+
+#include "growmapd-fuzz.h"
+
+void gmd_fuzz_init(void)
+{
+	daemon_init();
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (epfd < 0)
+		abort();
+}
+
+struct client *gmd_fuzz_connect(int sock, uid_t uid, bool allowed)
+{
+	/* The harness's own process: its pidfd never fires, the harness
+	 * says when the peer "exits" (gmd_fuzz_exit). */
+	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (pidfd < 0)
+		abort();
+	struct ucred cr = { .pid = getpid(), .uid = uid, .gid = uid };
+	return add_client(sock, pidfd, &cr, allowed);
+}
+
+/* What must hold between events whatever the clients sent; a breach
+ * aborts, so that the fuzzer reports it as a crash. */
+static void check_state(void)
+{
+	list_for_each(l, &files) {
+		const struct file *f = container_of(l, struct file, link);
+		unsigned writers = 0, readers = 0;
+		bool lease_attached = false;
+		list_for_each(k, &f->attached) {
+			const struct client *c = container_of(k, struct client, flink);
+			if (c->state != C_ATTACHED || c->file != f)
+				abort();
+			c->write ? writers++ : readers++;
+			lease_attached |= f->lease == c;
+		}
+		list_for_each(k, &f->queue) {
+			const struct client *c = container_of(k, struct client, flink);
+			if (c->state != C_QUEUED || c->file != f || !c->write)
+				abort();
+		}
+		if (writers != f->writers || readers != f->readers ||
+		    (f->lease && !lease_attached) ||
+		    (!list_empty(&f->queue) && !f->lease) ||
+		    (list_empty(&f->attached) && list_empty(&f->queue)))
+			abort();
+	}
+}
+
+int gmd_fuzz_poll(void)
+{
+	struct epoll_event ev[64];
+	int n = epoll_wait(epfd, ev, 64, 0);
+	for (int i = 0; i < n; i++) {
+		connection_event(ev[i].data.ptr, ev[i].events);
+		check_state();
+	}
+	return n;
+}
+
+void gmd_fuzz_exit(struct client *c)
+{
+	connection_event(&c->pid_ev, EPOLLIN);
+	check_state();
+}
+
+bool gmd_fuzz_ended(const struct client *c)
+{
+	return c->state == C_DEAD;
+}
+
+void gmd_fuzz_reset(void)
+{
+	while (!list_empty(&clients))
+		client_end(container_of(clients.next, struct client, link), "reset");
+	end_doomed();
+	free_zombies();
+	/* A file still listed once every client ended is one leaked. */
+	if (!list_empty(&files) || !list_empty(&doomed))
+		abort();
+}
+
+int gmd_fuzz_config(const char *path)
+{
+	__typeof__(conf) before = conf;
+	enum level level_before = log_level;
+	int r = load_config(path);
+	free(conf.users.ids);
+	free(conf.groups.ids);
+	conf = before;
+	log_level = level_before;
+	return r;
+}
+
+#else
 
 /* ------------------------------------------------------------------------
  * Listening socket
@@ -1193,11 +1339,7 @@ int main(int argc, char **argv)
 	if (config && load_config(config) < 0)
 		return 2;
 
-	page_size = (size_t)sysconf(_SC_PAGESIZE);
-	list_init(&files);
-	list_init(&clients);
-	list_init(&zombies);
-	list_init(&doomed);
+	daemon_init();
 	raise_nofile();
 
 	sigset_t mask;
@@ -1225,6 +1367,7 @@ int main(int argc, char **argv)
 		if (lfd < 0)
 			return 1;
 	}
+	static const struct ev listen_ev = { EV_LISTEN, NULL }, signal_ev = { EV_SIGNAL, NULL };
 	struct epoll_event le = { .events = EPOLLIN, .data.ptr = (void *)&listen_ev };
 	struct epoll_event ge = { .events = EPOLLIN, .data.ptr = (void *)&signal_ev };
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &le) < 0 ||
@@ -1258,19 +1401,12 @@ int main(int argc, char **argv)
 				break;
 			}
 			case EV_SOCK:
-				client_event(e->c, ev[i].events);
-				break;
 			case EV_PIDFD:
-				client_end(e->c, "process exited");
+				connection_event(e, ev[i].events);
 				break;
 			}
-			end_doomed();
 		}
-		while (!list_empty(&zombies)) {
-			struct client *c = container_of(zombies.next, struct client, link);
-			list_del(&c->link);
-			free(c);
-		}
+		free_zombies();
 	}
 
 	/* Attached clients keep working without the daemon: nothing is
@@ -1281,3 +1417,4 @@ int main(int argc, char **argv)
 		logmsg(L_WARN, "cannot remove %s: %s", path, strerror(errno));
 	return 0;
 }
+#endif
