@@ -56,3 +56,6 @@ tests_check_units_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_check_units_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_units_LDADD = $(CHECK_LIBS)
 EXTRA_tests_check_units_DEPENDENCIES = daemon/growmapd.service daemon/user/growmapd.service
+
+# The fuzzing harnesses (./configure --enable-fuzzing) drive this daemon.
+include $(srcdir)/tests/fuzz/local.mk
