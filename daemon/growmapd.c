@@ -1150,7 +1150,8 @@ static void check_state(void)
 			if (c->state != C_QUEUED || c->file != f || !c->write)
 				abort();
 		}
-		if (writers != f->writers || readers != f->readers ||
+		/* The floor is a file size: the settle never cuts below it. */
+		if (f->floor < 0 || writers != f->writers || readers != f->readers ||
 		    (f->lease && !lease_attached) ||
 		    (!list_empty(&f->queue) && !f->lease) ||
 		    (list_empty(&f->attached) && list_empty(&f->queue)))
