@@ -774,8 +774,10 @@ static void do_settled(struct client *c, const struct gmd_msg *m)
 	f->lease = NULL;
 	f->exact = true;
 	/* Exact now: a later settle never goes below it, and a size the
-	 * program set below the old floor holds. */
-	f->floor = (off_t)m->arg[0];
+	 * program set below the old floor holds. A size beyond any file's
+	 * is kept as the largest one, not wrapped to a negative floor,
+	 * which would let the settle cut the file below what was left. */
+	f->floor = m->arg[0] > INT64_MAX ? INT64_MAX : (off_t)m->arg[0];
 	c->settled_last = true;
 	logmsg(L_INFO, "pid %d settled %llu:%llu at %llu bytes", (int)c->pid,
 	       dev_ull(f->dev), (unsigned long long)f->ino,

@@ -582,6 +582,32 @@ END_TEST
 
 /* A writer killed after storing one byte at page 10 of 64 fallocated:
  * the daemon cuts the file to 11 pages within 1 s, keeping the byte. */
+/* A SETTLED size beyond any file's (found by tests/fuzz/fuzz_protocol):
+ * the floor must not wrap to a negative size, which let the settle after
+ * the last writer died cut the file below what the lease holder left. */
+START_TEST(settled_size_beyond_any_file)
+{
+	start_daemon(NULL);
+	int w = new_file(PS, O_RDWR, NULL);
+	int a = conn(), b = conn();
+	ck_assert_int_eq(request(a, GMD_ATTACH, GMD_F_WRITE, 0, PS, w).status, 0);
+	ck_assert_uint_eq(request(a, GMD_SYNC, 0, 0, 0, -1).arg[0], 1);
+	ck_assert_int_eq(request(a, GMD_SETTLED, 0, UINT64_MAX, 0, -1).status, 0);
+	struct gmd_msg m = request(b, GMD_ATTACH, GMD_F_WRITE, 0, PS, w);
+	ck_assert_int_eq(m.status, 0);
+	ck_assert_uint_le(m.arg[0], INT64_MAX);
+	ck_assert_int_eq(request(a, GMD_DETACH, 0, 0, 0, -1).status, 0);
+	close(b);   /* the last writer dies: the daemon settles */
+	long long deadline = now_ms() + REPLY_MS;
+	int s = conn();
+	while (status_writers(s) >= 0 && now_ms() < deadline)
+		sleep_ms(5);
+	close(s);
+	ck_assert_int_eq(size_of(w), PS);
+	close(a);
+}
+END_TEST
+
 START_TEST(crash_settle)
 {
 	start_daemon(NULL);
@@ -871,6 +897,7 @@ static Suite *daemon_suite(void)
 		       "changing uid needs root\n");
 	}
 	tcase_add_test(tc, lease);
+	tcase_add_test(tc, settled_size_beyond_any_file);
 	tcase_add_loop_test(tc, crash_settle, 0, 20);
 	tcase_add_test(tc, pidfd_ends_attachment_with_inherited_socket);
 	tcase_add_test(tc, limits);
