@@ -1206,7 +1206,7 @@ int gmd_fuzz_config(const char *path)
 	return r;
 }
 
-#else
+#else /* !GROWMAPD_FUZZ: the daemon proper */
 
 /* ------------------------------------------------------------------------
  * Listening socket
@@ -1420,4 +1420,4 @@ int main(int argc, char **argv)
 		logmsg(L_WARN, "cannot remove %s: %s", path, strerror(errno));
 	return 0;
 }
-#endif
+#endif /* GROWMAPD_FUZZ */
