@@ -1199,6 +1199,11 @@ int gmd_fuzz_config(const char *path)
 	__typeof__(conf) before = conf;
 	enum level level_before = log_level;
 	int r = load_config(path);
+	/* What a file that loads may set (growmapd(8), CONFIGURATION). */
+	if (r == 0 && (conf.max_attaches < 1 || conf.max_attaches > UINT32_MAX ||
+		       (conf.users.set && !conf.users.n) ||
+		       (conf.groups.set && !conf.groups.n)))
+		abort();
 	free(conf.users.ids);
 	free(conf.groups.ids);
 	conf = before;

@@ -39,7 +39,8 @@ void gmd_fuzz_reset(void);
 
 /* growmapd --config 'path', without exiting: 0, or -1 after the message
  * naming the file, line and key. The configuration read is then dropped,
- * so every call starts from the defaults. */
+ * so every call starts from the defaults. Aborts when a file that loads
+ * set a limit out of its range or an empty allow-list. */
 int gmd_fuzz_config(const char *path);
 
 #endif
