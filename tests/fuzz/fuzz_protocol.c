@@ -27,9 +27,10 @@
  * A message cut short by the end of the input is sent as it is, so that
  * the daemon holds a partial request when the connection ends.
  *
- * Every file is put back to the same contents before each input, and
- * the daemon ends every connection and frees everything after it (a file
- * left listed aborts; ASan's leak check sees the rest).
+ * Every reply read must be well formed (check_reply). Every file is put
+ * back to the same contents before each input, and the daemon ends every
+ * connection and frees everything after it (a file left listed aborts;
+ * ASan's leak check sees the rest).
  */
 #include "config.h"
 
@@ -69,6 +70,8 @@ struct slot {
 	struct client *c;   /* NULL: free */
 	int peer;           /* the client's end */
 	bool stalled;       /* not reading replies */
+	struct gmd_msg in;  /* reply being read */
+	size_t in_len;
 };
 
 static struct slot slots[SLOTS];
@@ -168,6 +171,37 @@ static void send_part(int sock, const uint8_t *buf, size_t len, const int *fds,
 	sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* Whatever the requests, what the daemon sends is replies and status
+ * records, never a positive status, and never a floor (ATTACH's and
+ * SYNC's) that is not a file size. */
+static void check_reply(const struct gmd_msg *m)
+{
+	unsigned req = m->type & ~GMD_REPLY;
+	bool reply = (m->type & GMD_REPLY) && req >= GMD_ATTACH && req <= GMD_STATUS;
+	bool record = m->type == GMD_REC_FILE || m->type == GMD_REC_CLIENT;
+	if (m->magic != GMD_MAGIC || !(reply || record) || m->status > 0 ||
+	    (m->type == (GMD_ATTACH | GMD_REPLY) && m->arg[0] > INT64_MAX) ||
+	    (m->type == (GMD_SYNC | GMD_REPLY) && m->arg[1] > INT64_MAX))
+		abort();
+}
+
+/* Reads what the daemon sent s, message by message. */
+static bool drain(struct slot *s)
+{
+	bool any = false;
+	ssize_t n;
+	while ((n = recv(s->peer, (char *)&s->in + s->in_len,
+			 sizeof(s->in) - s->in_len, MSG_DONTWAIT)) > 0) {
+		any = true;
+		s->in_len += (size_t)n;
+		if (s->in_len == sizeof(s->in)) {
+			check_reply(&s->in);
+			s->in_len = 0;
+		}
+	}
+	return any;
+}
+
 /* Lets the daemon handle what is ready, as its main loop would, and
  * reads the replies of the clients that read theirs. */
 static void pump(void)
@@ -175,12 +209,9 @@ static void pump(void)
 	/* A bound, in case readiness never settles. */
 	for (int round = 0; round < 16; round++) {
 		bool drained = false;
-		for (int i = 0; i < SLOTS; i++) {
-			char buf[4096];
-			while (slots[i].c && !slots[i].stalled &&
-			       recv(slots[i].peer, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-				drained = true;
-		}
+		for (int i = 0; i < SLOTS; i++)
+			if (slots[i].c && !slots[i].stalled)
+				drained |= drain(&slots[i]);
 		if (gmd_fuzz_poll() == 0 && !drained)
 			break;
 	}
@@ -209,6 +240,7 @@ static struct slot *slot_for(uint8_t op)
 		die("gmd_fuzz_connect");
 	s->peer = sv[1];
 	s->stalled = false;
+	s->in_len = 0;
 	return s;
 }
 
