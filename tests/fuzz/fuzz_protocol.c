@@ -20,7 +20,8 @@
  *
  *   bit  0    a descriptor comes with the message
  *   bit  1    ... opened O_RDWR (else O_RDONLY)
- *   bits 2-3  ... of file A (tmpfs), B (TMPDIR), a directory or /dev/null
+ *   bits 2-3  ... of file A (tmpfs), B (TMPDIR), C (tmpfs, a writer alone
+ *             holds it: ATTACH for writing gets -EBUSY) or /dev/null
  *   bit  4    two descriptors come with it (a violation)
  *   bit  5    the message arrives in two parts
  *
@@ -34,7 +35,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -43,7 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "growmapd-fuzz.h"
@@ -75,7 +74,7 @@ struct slot {
 };
 
 static struct slot slots[SLOTS];
-static char paths[3][PATH_MAX];   /* file A, file B, a directory */
+static char paths[3][PATH_MAX];   /* files A, B and C */
 
 static void die(const char *what)
 {
@@ -86,23 +85,19 @@ static void die(const char *what)
 static void make_paths(void)
 {
 	const char *tmp = getenv("TMPDIR");
-	/* A on tmpfs (no extent map: the daemon reads the pages) and B on
-	 * a disk file system (the extent map), when there are both. */
-	const char *a_dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-	snprintf(paths[0], PATH_MAX, "%s/fuzz_protocol-A-%d", a_dir, (int)getpid());
+	/* A and C on tmpfs (no extent map: the daemon reads the pages),
+	 * B on a disk file system (the extent map), when there are both. */
+	const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(paths[0], PATH_MAX, "%s/fuzz_protocol-A-%d", shm, (int)getpid());
 	snprintf(paths[1], PATH_MAX, "%s/fuzz_protocol-B-%d", tmp ? tmp : "/var/tmp",
 		 (int)getpid());
-	snprintf(paths[2], PATH_MAX, "%s/fuzz_protocol-dir-%d", tmp ? tmp : "/var/tmp",
-		 (int)getpid());
-	if (mkdir(paths[2], 0700) < 0 && errno != EEXIST)
-		die(paths[2]);
+	snprintf(paths[2], PATH_MAX, "%s/fuzz_protocol-C-%d", shm, (int)getpid());
 }
 
 static void remove_paths(void)
 {
-	unlink(paths[0]);
-	unlink(paths[1]);
-	rmdir(paths[2]);
+	for (int i = 0; i < 3; i++)
+		unlink(paths[i]);
 }
 
 /* Same contents before every input: a partial page stored at 1.5 pages
@@ -110,7 +105,7 @@ static void remove_paths(void)
 static void reset_files(void)
 {
 	static const char data[] = "growmap";
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		int fd = open(paths[i], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd < 0 || pwrite(fd, data, sizeof(data), PAGE + PAGE / 2) < 0 ||
 		    ftruncate(fd, 4 * PAGE) < 0)
@@ -123,6 +118,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	make_paths();
 	atexit(remove_paths);
+	reset_files();
+	/* C's writers' lock taken exclusive, as a writer without the
+	 * daemon holds it (lib/proto.h), for as long as the process runs. */
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = GMD_LOCK_OFFSET, .l_len = 1 };
+	int alone = open(paths[2], O_RDWR | O_CLOEXEC);
+	if (alone < 0 || fcntl(alone, F_OFD_SETLK, &fl) < 0)
+		die(paths[2]);
 	gmd_fuzz_init();
 	return 0;
 }
@@ -136,10 +139,8 @@ static int open_fds(uint8_t flags, int fds[2])
 	unsigned which = (flags & F_WHICH) >> 2;
 	const char *path = which < 3 ? paths[which] : "/dev/null";
 	fds[0] = open(path, mode | O_CLOEXEC);
-	if (fds[0] < 0)   /* a directory O_RDWR: /dev/null instead */
-		fds[0] = open("/dev/null", mode | O_CLOEXEC);
 	if (fds[0] < 0)
-		die("/dev/null");
+		die(path);
 	if (!(flags & F_TWO_FDS))
 		return 1;
 	fds[1] = open("/dev/null", O_RDONLY | O_CLOEXEC);
