@@ -377,6 +377,8 @@ struct client {
 	gid_t gid;
 	struct file *file;
 	uint64_t reserve;          /* ATTACH arg[0] */
+	bool reattach;             /* ATTACH with GMD_F_REATTACH */
+	off_t old_floor;           /* its arg[2]: the floor a dead daemon gave */
 	off_t reader_size;         /* a reader's file size at attach */
 	uint32_t events;           /* epoll interest of 'sock' */
 	struct gmd_msg in;         /* request being read */
@@ -527,8 +529,12 @@ static void complete_attach(struct client *c)
 	if (fstat(c->fd, &st) < 0)
 		st.st_size = 0;   /* cannot fail on a descriptor we hold */
 	if (c->write) {
+		/* A client of a daemon that died knows the floor this daemon,
+		 * started afresh, cannot: the lower one holds. */
 		if (f->writers == 0)
 			f->floor = st.st_size;
+		if (c->reattach && c->old_floor < f->floor)
+			f->floor = c->old_floor;
 		f->writers++;
 		f->exact = false;
 	} else {
@@ -543,6 +549,31 @@ static void complete_attach(struct client *c)
 	       dev_ull(f->dev), (unsigned long long)f->ino, c->write ? "rw" : "r",
 	       (long long)st.st_size, (long long)floor, f->writers, f->readers);
 	reply(c, GMD_ATTACH, 0, (uint64_t)floor, f->writers);
+}
+
+/*
+ * Does a process other than 'self' hold its pid's byte of the file
+ * (GMD_PID_LOCK_BASE, proto.h): a writer through a daemon, known to this
+ * one or not (a client of a daemon that died, not attached again yet)?
+ * The kernel says, through 'fd'; a file system without locks says no.
+ */
+static bool other_writer_holds(int fd, pid_t self)
+{
+	off_t ranges[2][2] = {
+		{ GMD_PID_LOCK_BASE, (off_t)self },
+		{ GMD_PID_LOCK_BASE + self + 1, GMD_PID_LOCK_SPAN - self - 1 },
+	};
+	for (int i = 0; i < 2; i++) {
+		if (ranges[i][1] <= 0)
+			continue;
+		struct flock fl = {
+			.l_type = F_WRLCK, .l_whence = SEEK_SET,
+			.l_start = ranges[i][0], .l_len = ranges[i][1],
+		};
+		if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+			return true;
+	}
+	return false;
 }
 
 /* Settles a file whose last writer, c, has just ended: cut it down to
@@ -603,8 +634,14 @@ static void end_attachment(struct client *c, bool detached, const char *why)
 		/* A client that settled the file itself and left right after
 		 * knew its exact size better than the extent map does. */
 		bool self_settled = detached && c->settled_last && f->exact;
-		if (c->write && f->writers == 0 && !self_settled)
-			settle(f, c, detached);
+		if (c->write && f->writers == 0 && !self_settled) {
+			if (other_writer_holds(c->fd, c->pid))
+				logmsg(L_INFO, "not settling %llu:%llu: a writer this "
+				       "daemon does not know still holds it",
+				       dev_ull(f->dev), (unsigned long long)f->ino);
+			else
+				settle(f, c, detached);
+		}
 		if (held)
 			answer_queue(f);
 	}
@@ -743,6 +780,8 @@ static void do_attach(struct client *c, const struct gmd_msg *m, int fd)
 	c->file = f;
 	c->write = m->flags & GMD_F_WRITE;
 	c->reserve = m->arg[0];
+	c->reattach = m->flags & GMD_F_REATTACH;
+	c->old_floor = m->arg[2] > INT64_MAX ? INT64_MAX : (off_t)m->arg[2];
 	if (c->write && f->lease) {
 		logmsg(L_DEBUG, "attach pid %d %llu:%llu waits for pid %d's lease",
 		       (int)c->pid, dev_ull(f->dev), (unsigned long long)f->ino,
@@ -758,7 +797,8 @@ static void do_sync(struct client *c)
 {
 	struct file *f = c->file;
 	off_t floor = file_floor(f);
-	if (c->write && f->writers == 1 && (!f->lease || f->lease == c)) {
+	if (c->write && f->writers == 1 && (!f->lease || f->lease == c) &&
+	    !other_writer_holds(c->fd, c->pid)) {
 		f->lease = c;
 		logmsg(L_DEBUG, "pid %d holds the lease of %llu:%llu", (int)c->pid,
 		       dev_ull(f->dev), (unsigned long long)f->ino);

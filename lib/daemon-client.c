@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "growmap-internal.h"
@@ -35,6 +36,7 @@ struct gm_daemon {
 	int sock;
 	pthread_mutex_t lock;      /* one request at a time */
 	bool lost;                 /* connection failed: never cut the file */
+	struct timespec lost_at;   /* when; a sync tries again a while later */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -132,7 +134,48 @@ static int lose(struct growmap *gm, int err)
 		       "(the file is not cut to its exact size by this process)",
 		       d->path, strerror(-err));
 	d->lost = true;
+	clock_gettime(CLOCK_MONOTONIC, &d->lost_at);
+	if (d->sock >= 0)
+		close(d->sock);
+	d->sock = -1;
 	return err;
+}
+
+/* How often a lost daemon is looked for again, at syncs. */
+#define RECONNECT_INTERVAL_S 1
+
+/*
+ * After the daemon died: at a sync, now and then, the same socket again.
+ * A daemon there (a new one) learns of this attachment, and of the floor
+ * this one was given, which a daemon started afresh cannot know
+ * (GMD_F_REATTACH). Called with d->lock held.
+ */
+static void reconnect(struct growmap *gm, bool at_once)
+{
+	struct gm_daemon *d = gm->daemon;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!at_once && now.tv_sec - d->lost_at.tv_sec < RECONNECT_INTERVAL_S)
+		return;
+	d->lost_at = now;
+	int s = connect_to(d->path);
+	if (s < 0)
+		return;
+	d->sock = s;
+	struct gmd_msg m = {
+		.type = GMD_ATTACH,
+		.flags = (gm->writable ? GMD_F_WRITE : 0) | GMD_F_REATTACH,
+		.arg = { gm->reserve, (uint64_t)gm->grow.attach_size,
+			 (uint64_t)gm->grow.floor_size },
+	};
+	int r = request(d, &m, gm->fd);
+	if (r == 0 && m.status == 0) {
+		d->lost = false;
+		gm_log(&gm->cfg, GM_LOG_INFO, "growmapd at %s: attached again", d->path);
+		return;
+	}
+	close(s);
+	d->sock = -1;
 }
 
 int gm_daemon_attach(struct growmap *gm, off_t *floor)
@@ -173,16 +216,22 @@ int gm_daemon_sync_begin(struct growmap *gm, off_t *floor)
 	struct gm_daemon *d = gm->daemon;
 	pthread_mutex_lock(&d->lock);
 	int r = 0;
-	if (!d->lost) {
+	/* A daemon found gone here is looked for again at once: a new one
+	 * may already be listening (restarted by systemd). */
+	for (int tries = 0; tries < 2; tries++) {
+		if (d->lost)
+			reconnect(gm, tries > 0);
+		if (d->lost)
+			break;
 		struct gmd_msg m = { .type = GMD_SYNC };
 		r = request(d, &m, -1);
-		if (r < 0 || (r = m.status) < 0) {
-			lose(gm, r);
-			r = 0;
-		} else {
+		if (r == 0 && (r = m.status) == 0) {
 			r = m.arg[0] == 1;
 			*floor = (off_t)m.arg[1];
+			break;
 		}
+		lose(gm, r);
+		r = 0;
 	}
 	pthread_mutex_unlock(&d->lock);
 	return r;

@@ -56,8 +56,10 @@ enum gmd_type {
 	/*
 	 * Attach the file whose descriptor comes with the message.
 	 * flags: GMD_F_WRITE for a writable attach (the descriptor must
-	 * then be open O_RDWR). arg[0]: bytes reserved (for limits and
-	 * status). arg[1]: the file's size as the client saw it at attach.
+	 * then be open O_RDWR); GMD_F_REATTACH for an attachment whose
+	 * daemon died, arg[2] then being the floor it was last given.
+	 * arg[0]: bytes reserved (for limits and status). arg[1]: the
+	 * file's size as the client saw it at attach.
 	 * Reply: status 0 or -errno (-EACCES: descriptor's access mode or
 	 * peer not allowed; -EBADF: not a regular file; -EMFILE/-ENOSPC: a
 	 * limit; -EBUSY: a writer alone holds the file); arg[0]: the floor,
@@ -69,7 +71,8 @@ enum gmd_type {
 	GMD_ATTACH = 1,
 	/*
 	 * A writer is about to settle the file's exact size. Reply arg[0]:
-	 * 1 when it is the only writer attached; it then holds the file's
+	 * 1 when it is the only writer attached, and no other process holds
+	 * its pid's byte (GMD_PID_LOCK_BASE); it then holds the file's
 	 * settle lease (no writer attaches until SETTLED or the connection
 	 * ends) and may cut the file down to arg[1] (the floor) or more. 0:
 	 * others are attached, so the file must not be cut (its size may
@@ -99,6 +102,10 @@ enum gmd_type {
 #define GMD_REPLY 0x80u
 
 #define GMD_F_WRITE 0x1u
+/* ATTACH by an attachment whose daemon died, to the daemon now on the
+ * socket: arg[2] is the floor the old daemon gave it, which a daemon
+ * started afresh could not know. */
+#define GMD_F_REATTACH 0x2u
 
 struct gmd_msg {
 	uint32_t magic;
@@ -123,7 +130,7 @@ static inline int gmd_check_request(const struct gmd_msg *m, bool has_fd)
 		return -EPROTO;
 	switch (m->type) {
 	case GMD_ATTACH:
-		if (!has_fd || (m->flags & ~GMD_F_WRITE))
+		if (!has_fd || (m->flags & ~(GMD_F_WRITE | GMD_F_REATTACH)))
 			return -EPROTO;
 		return 0;
 	case GMD_SYNC:

@@ -358,6 +358,113 @@ START_TEST(daemon_killed_clients_keep_working)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * A daemon started afresh knows nothing of the clients of the one that
+ * died, which go on writing: a writer attached through the new daemon,
+ * alone as far as that daemon knows, must not cut the file under them
+ * (the pid locks tell it), so the old client's later store above what
+ * the new one found stays a store, not a SIGBUS.
+ */
+static int old_client(int fd, int ready, int go)
+{
+	struct growmap *gm;
+	if (growmap_open(&gm, fd, (size_t)16 << 20, 0) < 0)
+		return 2;
+	unsigned char *base = growmap_addr(gm);
+	char c = 'r';
+	for (size_t p = 0; p < 32; p++)
+		tu_fill_page(base + p * PS, (uint32_t)p + 1, p);
+	if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 1)
+		return 3;
+	/* The new daemon's writer is attached now: grow further, a stream
+	 * whose windows reach well above its last store. */
+	for (size_t p = 32; p < 64; p++)
+		tu_fill_page(base + p * PS, (uint32_t)p + 1, p);
+	if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 1)
+		return 4;
+	tu_fill_page(base + 70 * PS, 71, 70);    /* mapped, above what was stored */
+	if (growmap_sync(gm) != 0)
+		return 5;
+	return growmap_close(gm) == 0 ? 0 : 6;
+}
+
+START_TEST(new_daemon_does_not_cut_under_an_old_client)
+{
+	pid_t d = tu_start_daemon();
+	int fd = tu_tmpfile(path);
+	int ready[2], go[2];
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(old_client(fd, ready[1], go[0]));
+	char c;
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	kill(d, SIGKILL);
+	int status;
+	ck_assert_int_eq(waitpid(d, &status, 0), d);
+	d = tu_start_daemon();
+	struct growmap *gm;
+	ck_assert_int_eq(growmap_open(&gm, fd, (size_t)16 << 20, 0), 0);
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	/* Alone as far as the new daemon knows; the old client writes on. */
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	ck_assert_int_ge(tu_file_size(fd), 71 * PS);
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	wait_child_ok(pid);
+	ck_assert_int_eq(growmap_close(gm), 0);       /* the last writer: exact */
+	ck_assert_int_eq(tu_file_size(fd), 71 * PS);
+	uint32_t seeds[71] = { [70] = 71 };
+	for (size_t p = 0; p < 64; p++)
+		seeds[p] = (uint32_t)p + 1;
+	long long bad = tu_verify_file(fd, seeds, 71, 71 * PS);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	close(fd);
+	unlink(path);
+	ck_assert_int_eq(tu_stop_daemon(d), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * A client whose daemon died attaches again to the new one at its next
+ * sync and tells it the floor, which the new daemon could not know: the
+ * last writer's close then cuts the file to its exact size, below the
+ * size the file had when the new daemon's first writer attached.
+ */
+START_TEST(restarted_daemon_relearns_the_floor)
+{
+	pid_t d = tu_start_daemon();
+	int fd = tu_tmpfile(path);
+	struct growmap *old;
+	ck_assert_int_eq(growmap_open(&old, fd, (size_t)16 << 20, 0), 0);
+	unsigned char *p = growmap_addr(old);
+	for (size_t pg = 0; pg < 32; pg++)       /* windows mapped ahead */
+		tu_fill_page(p + pg * PS, (uint32_t)pg + 1, pg);
+	off_t ahead = tu_file_size(fd);
+	ck_assert_int_gt(ahead, 32 * PS);
+	kill(d, SIGKILL);
+	int status;
+	ck_assert_int_eq(waitpid(d, &status, 0), d);
+	d = tu_start_daemon();
+	struct growmap *fresh;
+	ck_assert_int_eq(growmap_open(&fresh, fd, (size_t)16 << 20, 0), 0);
+	ck_assert_int_eq(growmap_sync(old), 0);     /* attaches again */
+	ck_assert_int_eq(growmap_close(old), 0);
+	ck_assert_int_eq(growmap_close(fresh), 0);  /* last: exact */
+	ck_assert_int_eq(tu_file_size(fd), 32 * PS);
+	uint32_t seeds[32];
+	for (size_t pg = 0; pg < 32; pg++)
+		seeds[pg] = (uint32_t)pg + 1;
+	long long bad = tu_verify_file(fd, seeds, 32, 32 * PS);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	close(fd);
+	unlink(path);
+	ck_assert_int_eq(tu_stop_daemon(d), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * A writer alone and writers through the daemon exclude each other; two
  * attaches through the daemon in one process share the file.
  */
@@ -503,6 +610,8 @@ int main(void)
 	tcase_add_test(tc, killed_writer_keeps_stores_size_exact_within_1s);
 	tcase_add_test(tc, required_without_daemon_fails_auto_works_alone);
 	tcase_add_test(tc, daemon_killed_clients_keep_working);
+	tcase_add_test(tc, new_daemon_does_not_cut_under_an_old_client);
+	tcase_add_test(tc, restarted_daemon_relearns_the_floor);
 	tcase_add_test(tc, writers_alone_and_shared_exclude_each_other);
 	tcase_add_test(tc, forked_child_shares_the_file);
 	tcase_add_test(tc, aix_shmat_shared_and_inherited);
