@@ -12,7 +12,10 @@
  *   bits 0-1  client slot (4); a free slot is connected on first use
  *   bits 2-3  0: send a message, 1: the client closes its socket,
  *             2: the client's process dies (its pidfd fires),
- *             3: the client stops reading replies, or reads them again
+ *             3: the client stops reading replies, or reads them again;
+ *             with bit 6 instead: another process (pid 1) takes its pid's
+ *             lock byte of file A, or lets it go (a writer through a
+ *             daemon that died: no lease, no settle while it holds it)
  *   bit  4    uid of a new connection: 1000 or 1001 (the per-user limits)
  *   bit  5    a new connection is not allowed (the allow-list refused it)
  *
@@ -75,6 +78,8 @@ struct slot {
 
 static struct slot slots[SLOTS];
 static char paths[3][PATH_MAX];   /* files A, B and C */
+static int foreign = -1;          /* A, for the other process's pid lock */
+static bool foreign_held;
 
 static void die(const char *what)
 {
@@ -126,8 +131,22 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	int alone = open(paths[2], O_RDWR | O_CLOEXEC);
 	if (alone < 0 || fcntl(alone, F_OFD_SETLK, &fl) < 0)
 		die(paths[2]);
+	foreign = open(paths[0], O_RDWR | O_CLOEXEC);
+	if (foreign < 0)
+		die(paths[0]);
 	gmd_fuzz_init();
 	return 0;
+}
+
+/* Takes or lets go of pid 1's byte of file A, as that process would
+ * while it writes A through a daemon (lib/proto.h, GMD_PID_LOCK_BASE). */
+static void foreign_lock(bool hold)
+{
+	struct flock fl = { .l_type = hold ? F_RDLCK : F_UNLCK, .l_whence = SEEK_SET,
+			    .l_start = GMD_PID_LOCK_BASE + 1, .l_len = 1 };
+	if (fcntl(foreign, F_OFD_SETLK, &fl) < 0)
+		die("F_OFD_SETLK");
+	foreign_held = hold;
 }
 
 /* The descriptor(s) a flag byte asks for: how many were opened. */
@@ -248,6 +267,7 @@ static struct slot *slot_for(uint8_t op)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	reset_files();
+	foreign_lock(false);
 	size_t i = 0;
 	while (i < size) {
 		uint8_t op = data[i++];
@@ -281,7 +301,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			gmd_fuzz_exit(s->c);
 			break;
 		case OP_STALL:
-			s->stalled = !s->stalled;
+			if (op & 0x40)
+				foreign_lock(!foreign_held);
+			else
+				s->stalled = !s->stalled;
 			break;
 		}
 		pump();
