@@ -45,6 +45,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "extent.h"
+#include "parse-number.h"
 #include "proto.h"
 #include "sockpath.h"
 
@@ -111,38 +112,6 @@ static int config_error(const char *path, unsigned lineno, const char *key,
 	return -1;
 }
 
-/* A decimal number with an optional K/M/G/T (binary) suffix when
- * 'suffixes', as growmap.conf(5) sizes; nothing else, blanks included. */
-static bool parse_number(const char *text, bool suffixes, unsigned long long *out)
-{
-	if (*text < '0' || *text > '9')
-		return false;
-	errno = 0;
-	char *end;
-	unsigned long long v = strtoull(text, &end, 10);
-	if (errno)
-		return false;
-	unsigned shift = 0;
-	if (suffixes && *end) {
-		switch (*end) {
-		case 'k': case 'K': shift = 10; break;
-		case 'm': case 'M': shift = 20; break;
-		case 'g': case 'G': shift = 30; break;
-		case 't': case 'T': shift = 40; break;
-		default: return false;
-		}
-		end++;
-		if (*end == 'i' && end[1] == 'B')
-			end += 2;
-		else if (*end == 'B')
-			end++;
-	}
-	if (*end || (shift && v > (ULLONG_MAX >> shift)))
-		return false;
-	*out = v << shift;
-	return true;
-}
-
 /* "name|id, name|id, ...": users (getpwnam) or groups (getgrnam). Names
  * are resolved once, here, so a typo fails at start, not at attach. */
 static int parse_idlist(struct idlist *list, bool groups, char *value,
@@ -161,7 +130,7 @@ static int parse_idlist(struct idlist *list, bool groups, char *value,
 			return config_error(path, lineno, key, "empty name in list");
 		unsigned long long v;
 		unsigned id;
-		if (parse_number(item, false, &v)) {
+		if (gm_parse_number(item, false, &v)) {
 			if (v >= UINT_MAX)
 				return config_error(path, lineno, key,
 						    "id '%s' out of range", item);
@@ -236,12 +205,12 @@ static int apply_line(const char *path, unsigned lineno, char *line)
 	} else if (!strcmp(key, "allow_groups")) {
 		return parse_idlist(&conf.groups, true, value, path, lineno, key);
 	} else if (!strcmp(key, "max_attaches_per_user")) {
-		if (!parse_number(value, false, &v) || v < 1 || v > UINT32_MAX)
+		if (!gm_parse_number(value, false, &v) || v < 1 || v > UINT32_MAX)
 			return config_error(path, lineno, key, "invalid value '%s' "
 					    "(expected 1..%u)", value, UINT32_MAX);
 		conf.max_attaches = v;
 	} else if (!strcmp(key, "max_reserve_per_user")) {
-		if (!parse_number(value, true, &v))
+		if (!gm_parse_number(value, true, &v))
 			return config_error(path, lineno, key, "invalid value '%s' (expected "
 					    "bytes, optional K/M/G/T suffix; 0: no limit)", value);
 		conf.max_reserve = v;

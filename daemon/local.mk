@@ -5,7 +5,7 @@
 
 sbin_PROGRAMS = daemon/growmapd
 daemon_growmapd_SOURCES = daemon/growmapd.c daemon/sockpath.c daemon/sockpath.h \
-	lib/extent.c lib/extent.h lib/proto.h
+	lib/extent.c lib/extent.h lib/parse-number.c lib/parse-number.h lib/proto.h
 daemon_growmapd_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 daemon_growmapd_LDADD = $(LIBSYSTEMD_LIBS)
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "growmap-internal.h"
+#include "parse-number.h"
 
 #ifndef GROWMAP_SYSCONFDIR
 #define GROWMAP_SYSCONFDIR "/etc"
@@ -106,41 +107,6 @@ _Static_assert(GM_BACKEND_AUTO == 0 && GM_BACKEND_UFFD == 1 &&
 _Static_assert(GM_LOG_ERROR == 0 && GM_LOG_WARN == 1 && GM_LOG_INFO == 2 &&
 	       GM_LOG_DEBUG == 3, "log_level_words order");
 
-/* Parse a decimal unsigned number with an optional K/M/G/T (binary) suffix,
- * itself optionally followed by "iB" or "B", when 'suffixes' is set.
- * Returns false on anything else, signs and blanks included. */
-static bool parse_number(const char *text, bool suffixes, unsigned long long *out)
-{
-	if (*text < '0' || *text > '9')
-		return false;
-	errno = 0;
-	char *end;
-	unsigned long long v = strtoull(text, &end, 10);
-	if (errno)
-		return false;
-	unsigned shift = 0;
-	if (suffixes && *end) {
-		switch (*end) {
-		case 'k': case 'K': shift = 10; break;
-		case 'm': case 'M': shift = 20; break;
-		case 'g': case 'G': shift = 30; break;
-		case 't': case 'T': shift = 40; break;
-		default: return false;
-		}
-		end++;
-		if (*end == 'i' && end[1] == 'B')
-			end += 2;
-		else if (*end == 'B')
-			end++;
-	}
-	if (*end)
-		return false;
-	if (shift && v > (ULLONG_MAX >> shift))
-		return false;
-	*out = v << shift;
-	return true;
-}
-
 static bool parse_word(const char *text, const char *const *words,
 		       unsigned long long *out)
 {
@@ -200,7 +166,7 @@ static bool parse_value(const struct key *k, const char *text,
 	case KIND_SIZE:
 	case KIND_NUMBER:
 	case KIND_POW2:
-		return parse_number(text, k->kind == KIND_SIZE, out) &&
+		return gm_parse_number(text, k->kind == KIND_SIZE, out) &&
 		       in_range(k, *out);
 	}
 	return false;

@@ -20,7 +20,7 @@ FUZZ_DAEMON_CPPFLAGS = $(AM_CPPFLAGS) -DGROWMAPD_FUZZ -I$(srcdir)/tests/fuzz
 FUZZ_DAEMON_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(FUZZ_CFLAGS) \
 	-Wno-gnu-variable-sized-type-not-at-end
 FUZZ_DAEMON_SOURCES = daemon/growmapd.c tests/fuzz/growmapd-fuzz.h \
-	lib/extent.c lib/extent.h lib/proto.h
+	lib/extent.c lib/extent.h lib/parse-number.c lib/parse-number.h lib/proto.h
 
 tests_fuzz_fuzz_protocol_SOURCES = tests/fuzz/fuzz_protocol.c $(FUZZ_DAEMON_SOURCES)
 tests_fuzz_fuzz_protocol_CPPFLAGS = $(FUZZ_DAEMON_CPPFLAGS)
@@ -32,7 +32,8 @@ tests_fuzz_fuzz_daemon_config_CPPFLAGS = $(FUZZ_DAEMON_CPPFLAGS)
 tests_fuzz_fuzz_daemon_config_CFLAGS = $(FUZZ_DAEMON_CFLAGS)
 
 # lib/config.c and lib/log.c compiled in, as for tests/check_config.
-tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c lib/config.c lib/log.c
+tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c lib/config.c lib/log.c \
+	lib/parse-number.c lib/parse-number.h
 tests_fuzz_fuzz_config_CFLAGS = $(AM_CFLAGS) $(LIBURING_CFLAGS) $(FUZZ_CFLAGS)
 
 EXTRA_DIST += tests/fuzz/README.md tests/fuzz/corpus
