@@ -140,7 +140,7 @@ static struct growmap *region_of(const char *addr)
 static int answer_load(struct growmap *gm, size_t page)
 {
 	size_t ps = gm->page_size;
-	if (gm_page_has_file_data(gm, page))
+	if (gm_page_at(gm, page) != GM_PAGE_BEYOND)
 		return gm_map_file_pages(gm, page, 1, PROT_READ);
 	/* Through growmapd: the file's page, which shows others' stores. */
 	if (gm->daemon && gm_grow_for_load(gm, page) == 0)

@@ -180,20 +180,22 @@ static void answer_load(struct growmap *gm, size_t page)
 	 * page, so that this one sees those stores. (Alone, a page wholly
 	 * inside the file is never placeholder: only the partial last one,
 	 * whose copy keeps a store into it seen.) */
+	enum gm_page_at where = gm_page_at(gm, page);
 	if (gm->daemon) {
 		int r = -EAGAIN;
-		if (gm_page_inside_file(gm, page))
+		if (where == GM_PAGE_INSIDE) {
 			r = gm_map_file_pages(gm, page, 1, PROT_READ | PROT_WRITE);
-		else if (!gm_page_has_file_data(gm, page))
-			r = gm_grow_for_load(gm, page);
-		if (r == 0) {
-			if (page + 1 > gm->grow.mapped_end)
+			if (r == 0 && page + 1 > gm->grow.mapped_end)
 				gm->grow.mapped_end = page + 1;
+		} else if (where == GM_PAGE_BEYOND) {
+			r = gm_grow_for_load(gm, page);
+		}
+		if (r == 0) {
 			wake_range(ub, at, ps);
 			return;
 		}
 	}
-	if (gm_page_has_file_data(gm, page)) {
+	if (where != GM_PAGE_BEYOND) {
 		if (gm_read_page(gm, page, ub->page_buf) < 0)
 			memset(ub->page_buf, 0, ps);
 	} else {

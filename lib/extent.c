@@ -54,8 +54,7 @@ static ssize_t highest_written_extent(int fd, size_t ps, size_t lo, size_t hi)
 	return (ssize_t)best;
 }
 
-/* Reads [off, off + len) into buf, zeros past the end of the file. */
-static int read_zero_filled(int fd, char *buf, size_t len, off_t off)
+int gm_read_zero_filled(int fd, char *buf, size_t len, off_t off)
 {
 	size_t done = 0;
 	while (done < len) {
@@ -87,7 +86,7 @@ static ssize_t highest_nonzero_page(int fd, size_t ps, size_t lo, size_t hi)
 		return -ENOMEM;
 	ssize_t r = 0;
 	for (size_t p = hi; p > lo; p--) {
-		int e = read_zero_filled(fd, buf, ps, (off_t)((p - 1) * ps));
+		int e = gm_read_zero_filled(fd, buf, ps, (off_t)((p - 1) * ps));
 		if (e < 0) {
 			r = e;
 			break;
@@ -130,7 +129,7 @@ off_t gm_exact_size_from_file(int fd, size_t ps, off_t floor, off_t size)
 		char *buf = malloc(ps);
 		if (!buf)
 			return -ENOMEM;
-		int e = read_zero_filled(fd, buf, ps - tail, floor);
+		int e = gm_read_zero_filled(fd, buf, ps - tail, floor);
 		bool stored = e == 0 && !all_zero(buf, ps - tail);
 		free(buf);
 		if (e < 0)

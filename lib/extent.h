@@ -23,6 +23,10 @@
  */
 GM_INTERNAL ssize_t gm_highest_stored(int fd, size_t ps, size_t lo, size_t hi);
 
+/* Reads [off, off + len) of the file into buf, zeros past its end.
+ * Returns 0 or a negative errno. */
+GM_INTERNAL int gm_read_zero_filled(int fd, char *buf, size_t len, off_t off);
+
 /*
  * The exact size of a file that no process has mapped for writing any
  * more, from the file alone: max(floor, end of the highest page stored

@@ -160,33 +160,18 @@ static off_t current_size(struct growmap *gm)
 	return gm->grow.file_size;
 }
 
-bool gm_page_has_file_data(struct growmap *gm, size_t page)
+enum gm_page_at gm_page_at(struct growmap *gm, size_t page)
 {
-	return (off_t)(page * gm->page_size) < current_size(gm);
-}
-
-bool gm_page_inside_file(struct growmap *gm, size_t page)
-{
-	return (off_t)((page + 1) * gm->page_size) <= current_size(gm);
+	off_t size = current_size(gm), start = (off_t)(page * gm->page_size);
+	if (start + (off_t)gm->page_size <= size)
+		return GM_PAGE_INSIDE;
+	return start < size ? GM_PAGE_PARTIAL : GM_PAGE_BEYOND;
 }
 
 /* The file's bytes of 'page', zeros where it has none. */
 int gm_read_page(struct growmap *gm, size_t page, char *buf)
 {
-	size_t ps = gm->page_size, done = 0;
-	off_t off = (off_t)(page * ps);
-	while (done < ps) {
-		ssize_t n = pread(gm->fd, buf + done, ps - done, off + (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	memset(buf + done, 0, ps - done);
-	return 0;
+	return gm_read_zero_filled(gm->fd, buf, gm->page_size, (off_t)(page * gm->page_size));
 }
 
 static struct gm_stream *stream_find(struct gm_grow *g, size_t page)

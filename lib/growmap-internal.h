@@ -227,8 +227,14 @@ GM_INTERNAL int gm_grow_store(struct growmap *gm, size_t page, size_t *first,
 			      size_t *count);
 GM_INTERNAL bool gm_grow_recent(struct growmap *gm, size_t page);
 GM_INTERNAL int gm_grow_for_load(struct growmap *gm, size_t page);
-GM_INTERNAL bool gm_page_has_file_data(struct growmap *gm, size_t page);
-GM_INTERNAL bool gm_page_inside_file(struct growmap *gm, size_t page);
+/* Where a page stands against the file's size now (one fstat(2) through
+ * growmapd, where others grow the file too). */
+enum gm_page_at {
+	GM_PAGE_INSIDE,            /* wholly inside the file */
+	GM_PAGE_PARTIAL,           /* holds the file's end */
+	GM_PAGE_BEYOND,            /* wholly beyond it */
+};
+GM_INTERNAL enum gm_page_at gm_page_at(struct growmap *gm, size_t page);
 GM_INTERNAL int gm_read_page(struct growmap *gm, size_t page, char *buf);
 GM_INTERNAL int gm_map_file_pages(struct growmap *gm, size_t first, size_t count,
 				  int prot);
