@@ -45,6 +45,14 @@ static off_t wait_for_size(int fd, off_t size, int ms)
 	return now;
 }
 
+/* growmapd dies at once (SIGKILL), as in a crash; reaped here. */
+static void kill_daemon(pid_t d)
+{
+	int status;
+	kill(d, SIGKILL);
+	ck_assert_int_eq(waitpid(d, &status, 0), d);
+}
+
 static void wait_child_ok(pid_t pid)
 {
 	int status;
@@ -332,9 +340,7 @@ START_TEST(daemon_killed_clients_keep_working)
 	for (int i = 0; i < 20000 && __atomic_load_n(&sync->ready, __ATOMIC_ACQUIRE) < 2; i++)
 		usleep(1000);
 	ck_assert_int_eq(__atomic_load_n(&sync->ready, __ATOMIC_ACQUIRE), 2);
-	kill(d, SIGKILL);
-	int status;
-	ck_assert_int_eq(waitpid(d, &status, 0), d);
+	kill_daemon(d);
 	wait_child_ok(kids[0]);
 	wait_child_ok(kids[1]);
 	/* Nobody could cut the file: it may run ahead, never short. */
@@ -400,9 +406,7 @@ START_TEST(new_daemon_does_not_cut_under_an_old_client)
 		_exit(old_client(fd, ready[1], go[0]));
 	char c;
 	ck_assert_int_eq(read(ready[0], &c, 1), 1);
-	kill(d, SIGKILL);
-	int status;
-	ck_assert_int_eq(waitpid(d, &status, 0), d);
+	kill_daemon(d);
 	d = tu_start_daemon();
 	struct growmap *gm;
 	ck_assert_int_eq(growmap_open(&gm, fd, (size_t)16 << 20, 0), 0);
@@ -443,9 +447,7 @@ START_TEST(restarted_daemon_relearns_the_floor)
 		tu_fill_page(p + pg * PS, (uint32_t)pg + 1, pg);
 	off_t ahead = tu_file_size(fd);
 	ck_assert_int_gt(ahead, 32 * PS);
-	kill(d, SIGKILL);
-	int status;
-	ck_assert_int_eq(waitpid(d, &status, 0), d);
+	kill_daemon(d);
 	d = tu_start_daemon();
 	struct growmap *fresh;
 	ck_assert_int_eq(growmap_open(&fresh, fd, (size_t)16 << 20, 0), 0);
