@@ -141,6 +141,25 @@ static int lose(struct growmap *gm, int err)
 	return err;
 }
 
+/* ATTACH over d->sock: 0 and the floor, or a negative errno. 'again'
+ * for an attachment whose daemon died: the new one learns the floor the
+ * old one gave (GMD_F_REATTACH). */
+static int send_attach(struct growmap *gm, struct gm_daemon *d, bool again, off_t *floor)
+{
+	struct gmd_msg m = {
+		.type = GMD_ATTACH,
+		.flags = (gm->writable ? GMD_F_WRITE : 0) | (again ? GMD_F_REATTACH : 0),
+		.arg = { gm->reserve, (uint64_t)gm->grow.attach_size,
+			 again ? (uint64_t)gm->grow.floor_size : 0 },
+	};
+	int r = request(d, &m, gm->fd);
+	if (r == 0)
+		r = m.status;
+	if (r == 0)
+		*floor = (off_t)m.arg[0];
+	return r;
+}
+
 /* How often a lost daemon is looked for again, at syncs. */
 #define RECONNECT_INTERVAL_S 1
 
@@ -162,14 +181,8 @@ static void reconnect(struct growmap *gm, bool at_once)
 	if (s < 0)
 		return;
 	d->sock = s;
-	struct gmd_msg m = {
-		.type = GMD_ATTACH,
-		.flags = (gm->writable ? GMD_F_WRITE : 0) | GMD_F_REATTACH,
-		.arg = { gm->reserve, (uint64_t)gm->grow.attach_size,
-			 (uint64_t)gm->grow.floor_size },
-	};
-	int r = request(d, &m, gm->fd);
-	if (r == 0 && m.status == 0) {
+	off_t floor;
+	if (send_attach(gm, d, true, &floor) == 0) {
 		d->lost = false;
 		gm_log(&gm->cfg, GM_LOG_INFO, "growmapd at %s: attached again", d->path);
 		return;
@@ -189,16 +202,8 @@ int gm_daemon_attach(struct growmap *gm, off_t *floor)
 	d->sock = connect_default(&gm->cfg, d->path, sizeof(d->path));
 	int r = d->sock;
 	if (r >= 0) {
-		struct gmd_msg m = {
-			.type = GMD_ATTACH,
-			.flags = gm->writable ? GMD_F_WRITE : 0,
-			.arg = { gm->reserve, (uint64_t)gm->grow.attach_size },
-		};
-		r = request(d, &m, gm->fd);
-		if (r == 0)
-			r = m.status;
+		r = send_attach(gm, d, false, floor);
 		if (r == 0) {
-			*floor = (off_t)m.arg[0];
 			gm->daemon = d;
 			return 0;
 		}
