@@ -122,6 +122,14 @@ static const struct gmd_msg *file_of(const struct gmd_msg *recs, size_t n,
 	return NULL;
 }
 
+/* The WRITEBACK record that follows FILE record i, or zeros. */
+static struct gmd_msg writeback_of(const struct gmd_msg *recs, size_t n, size_t i)
+{
+	if (i + 1 < n && recs[i + 1].type == GMD_REC_WRITEBACK)
+		return recs[i + 1];
+	return (struct gmd_msg){ .type = GMD_REC_WRITEBACK };
+}
+
 static void print_text(const struct gmd_msg *recs, size_t n)
 {
 	printf("%-24s %14s %14s %7s %7s %12s %12s  %s\n", "FILE (DEV:INO)", "SIZE",
@@ -136,6 +144,18 @@ static void print_text(const struct gmd_msg *recs, size_t n)
 		       "  %s\n", id, (int64_t)r->arg[2], (int64_t)r->arg[3], r->count,
 		       r->flags, (int64_t)r->arg[4], (int64_t)r->arg[5],
 		       r->status ? strerror(-r->status) : "-");
+	}
+	printf("\n%-24s %12s %14s %12s %8s\n", "WRITEBACK (DEV:INO)", "PASSES",
+	       "SYNC REQUESTS", "FDATASYNCS", "ERRORS");
+	for (size_t i = 0; i < n; i++) {
+		const struct gmd_msg *r = &recs[i];
+		if (r->type != GMD_REC_FILE)
+			continue;
+		struct gmd_msg w = writeback_of(recs, n, i);
+		char id[48];
+		snprintf(id, sizeof(id), "%" PRIu64 ":%" PRIu64, r->arg[0], r->arg[1]);
+		printf("%-24s %12" PRIu64 " %14" PRIu64 " %12" PRIu64 " %8" PRIu64 "\n",
+		       id, w.arg[0], w.arg[1], w.arg[2], w.arg[3]);
 	}
 	printf("\n%-10s %10s %-24s %-4s %16s\n", "PID", "UID", "FILE (DEV:INO)",
 	       "MODE", "RESERVED");
@@ -161,12 +181,15 @@ static void print_json(const struct gmd_msg *recs, size_t n)
 		const struct gmd_msg *r = &recs[i];
 		if (r->type != GMD_REC_FILE)
 			continue;
+		struct gmd_msg w = writeback_of(recs, n, i);
 		printf("%s{\"dev\":%" PRIu64 ",\"ino\":%" PRIu64 ",\"size\":%" PRId64
 		       ",\"floor\":%" PRId64 ",\"writers\":%u,\"readers\":%u"
-		       ",\"dirty\":%" PRId64 ",\"writeback\":%" PRId64 ",\"error\":%d}",
+		       ",\"dirty\":%" PRId64 ",\"writeback\":%" PRId64 ",\"error\":%d"
+		       ",\"passes\":%" PRIu64 ",\"sync_requests\":%" PRIu64
+		       ",\"fdatasyncs\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
 		       sep, r->arg[0], r->arg[1], (int64_t)r->arg[2], (int64_t)r->arg[3],
 		       r->count, r->flags, (int64_t)r->arg[4], (int64_t)r->arg[5],
-		       r->status);
+		       r->status, w.arg[0], w.arg[1], w.arg[2], w.arg[3]);
 		sep = ",";
 	}
 	printf("],\"clients\":[");

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * growmapd: the authority over cutting a shared growmap file down to its
- * exact size, and the one who settles it after its last writer dies.
- * See growmapd(8) for what it does and lib/proto.h for the protocol.
+ * exact size, the one who settles it after its last writer dies, and the
+ * one who writes its attached files back. See growmapd(8) for what it
+ * does and lib/proto.h for the protocol.
  *
  * One thread, one epoll set, every descriptor non-blocking: a client can
  * never stall another. Each connection carries at most one attachment,
@@ -14,6 +15,11 @@
  * inside the code walking a file's lists), and a STATUS reply that does
  * not fit the socket waits in the connection's output queue, while no
  * further request is read from that connection.
+ *
+ * Nor is the disk waited for: writeback (sync_file_range(2)) and
+ * fdatasync(2) go through one io_uring whose completions wake the epoll
+ * loop through an eventfd. Where io_uring is refused they run as system
+ * calls in the loop.
  */
 #include "config.h"
 
@@ -33,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -40,7 +47,10 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <liburing.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -303,7 +313,7 @@ static void list_del(struct link *l)
 	for (struct link *pos = (head)->next; pos != (head); pos = pos->next)
 
 /* What an epoll event is about. */
-enum ev_kind { EV_LISTEN, EV_SIGNAL, EV_SOCK, EV_PIDFD };
+enum ev_kind { EV_LISTEN, EV_SIGNAL, EV_SOCK, EV_PIDFD, EV_KICK, EV_RING };
 struct ev {
 	enum ev_kind kind;
 	struct client *c;
@@ -327,7 +337,17 @@ struct file {
 	struct link attached;      /* clients, by flink */
 	struct link queue;         /* C_QUEUED clients, by flink, in order */
 	bool exact;                /* a lease holder settled it, no writer since */
-	int last_error;            /* negative errno of the last failed settle */
+	int last_error;            /* negative errno of the last failure */
+	/* Writeback (see "Writeback" below). */
+	unsigned ops;              /* operations in flight: the file stays */
+	bool wb_running;           /* a background pass is in flight */
+	bool sync_running;         /* fdatasync number sync_gen is in flight */
+	bool sync_wanted;          /* a DATASYNC came while it ran */
+	uint64_t sync_gen;         /* fdatasyncs started */
+	uint64_t err_seq;          /* writeback errors met, counted */
+	int err;                   /* the last of them */
+	uint64_t next_wb_ms;       /* the next background pass, or 0 */
+	uint64_t passes, sync_requests, fsyncs;   /* for STATUS */
 };
 
 struct client {
@@ -352,11 +372,15 @@ struct client {
 	uint32_t events;           /* epoll interest of 'sock' */
 	struct gmd_msg in;         /* request being read */
 	size_t in_len;
-	int in_fd;                 /* descriptor that came with it, or -1 */
-	unsigned in_nfds;          /* descriptors that came with it */
+	int in_fds[2];             /* descriptors that came with it, or -1 */
+	unsigned in_nfds;          /* how many came (more are closed) */
 	char *out;                 /* STATUS reply not yet sent */
 	size_t out_len, out_off;
-	struct ev sock_ev, pid_ev;
+	int kick_fd;               /* a writer's eventfd, or -1 */
+	uint32_t interval_ms;      /* its writeback interval, 0: none */
+	uint64_t sync_wait;        /* fdatasync its DATASYNC waits for, or 0 */
+	uint64_t err_seen;         /* file's err_seq it has been told of */
+	struct ev sock_ev, pid_ev, kick_ev;
 };
 
 static struct link files, clients, zombies, doomed;
@@ -400,7 +424,7 @@ static struct file *file_get(const struct stat *st)
 
 static void file_put(struct file *f)
 {
-	if (!list_empty(&f->attached) || !list_empty(&f->queue))
+	if (!list_empty(&f->attached) || !list_empty(&f->queue) || f->ops)
 		return;
 	list_del(&f->link);
 	free(f);
@@ -415,7 +439,7 @@ static void update_events(struct client *c)
 	uint32_t want = 0;
 	if (c->out)
 		want |= EPOLLOUT;
-	else if (c->state != C_QUEUED)
+	else if (c->state != C_QUEUED && !c->sync_wait)
 		want |= EPOLLIN;   /* one request at a time */
 	if (want == c->events)
 		return;
@@ -472,6 +496,355 @@ static void flush_output(struct client *c)
 		c->out = NULL;
 	}
 	update_events(c);
+}
+
+/* ------------------------------------------------------------------------
+ * Writeback: one io_uring for every attached file.
+ *
+ * Background passes start writeback of a file's dirty pages without
+ * waiting (sync_file_range(2), SYNC_FILE_RANGE_WRITE), when a writer's
+ * eventfd says its dirty limit was crossed and on the shortest
+ * writeback interval of the file's writers. A DATASYNC is answered once
+ * an fdatasync(2) that started after it arrived has finished: the one
+ * started at once when none is running, else the next one, which serves
+ * every request that came meanwhile (group commit).
+ *
+ * Each operation runs on a duplicate of a client's descriptor, its own
+ * until it completes, whatever the client does meanwhile, and f->ops
+ * keeps the file listed until its operations are done.
+ */
+
+enum op_kind { OP_WRITEBACK, OP_DATASYNC, OP_SETTLE };
+struct op {
+	struct file *f;
+	enum op_kind kind;
+	int fd;
+};
+
+static struct io_uring ring;
+static bool have_ring;
+static int ring_efd = -1;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Sets the ring up; without it, writeback runs as system calls. */
+static void ring_init(void)
+{
+	int r = io_uring_queue_init(64, &ring, 0);
+	if (r == 0) {
+		ring_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (ring_efd < 0)
+			r = -errno;
+		else if ((r = io_uring_register_eventfd(&ring, ring_efd)) < 0)
+			close(ring_efd);
+		if (r < 0)
+			io_uring_queue_exit(&ring);
+	}
+	if (r < 0) {
+		ring_efd = -1;
+		logmsg(L_WARN, "io_uring refused (%s): writeback and fdatasync run as "
+		       "system calls, and a slow disk slows every client", strerror(-r));
+		return;
+	}
+	static const struct ev ring_ev = { EV_RING, NULL };
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = (void *)&ring_ev };
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, ring_efd, &e) < 0) {
+		logmsg(L_ERROR, "epoll_ctl: %s", strerror(errno));
+		io_uring_queue_exit(&ring);
+		close(ring_efd);
+		ring_efd = -1;
+		return;
+	}
+	have_ring = true;
+}
+
+/* A writeback error of f: counted, so that every attachment hears of it
+ * once (its DATASYNC reply). */
+static void wb_error(struct file *f, int err, const char *what)
+{
+	f->err = err;
+	f->err_seq++;
+	f->last_error = err;
+	logmsg(L_ERROR, "%s of %llu:%llu failed: %s", what, dev_ull(f->dev),
+	       (unsigned long long)f->ino, strerror(-err));
+}
+
+/* The answer to c's DATASYNC: the first error it has not been told of. */
+static void answer_datasync(struct client *c)
+{
+	struct file *f = c->file;
+	int status = 0;
+	if (c->err_seen != f->err_seq) {
+		status = f->err;
+		c->err_seen = f->err_seq;
+	}
+	c->sync_wait = 0;
+	reply(c, GMD_DATASYNC, status, 0, 0);
+	update_events(c);
+}
+
+/* Dirty and writeback bytes of the file (cachestat(2)), or -1 each. */
+static void cache_state(int fd, uint64_t *dirty, uint64_t *writeback)
+{
+	struct { uint64_t off, len; } range = { 0, 0 };
+	struct { uint64_t cache, dirty, writeback, evicted, recently_evicted; } cs;
+	if (syscall(451 /* cachestat */, fd, &range, &cs, 0) < 0) {
+		*dirty = *writeback = UINT64_MAX;
+		return;
+	}
+	*dirty = cs.dirty * page_size;
+	*writeback = cs.writeback * page_size;
+}
+
+static void op_submit(struct file *f, enum op_kind kind, int fd);
+
+static void start_datasync(struct file *f, int fd)
+{
+	f->sync_running = true;
+	f->sync_wanted = false;
+	f->sync_gen++;
+	op_submit(f, OP_DATASYNC, fd);
+}
+
+/* Any descriptor of f's attached clients, or -1. */
+static int file_any_fd(const struct file *f)
+{
+	if (list_empty(&f->attached))
+		return -1;
+	return container_of(f->attached.next, struct client, flink)->fd;
+}
+
+/* An operation of 'kind' on f finished with 'res'. May answer clients
+ * (and doom them) and free f. */
+static void op_done(struct file *f, enum op_kind kind, int res)
+{
+	f->ops--;
+	switch (kind) {
+	case OP_WRITEBACK:
+		f->wb_running = false;
+		if (res < 0)
+			wb_error(f, res, "writeback");
+		break;
+	case OP_SETTLE:
+		if (res < 0)
+			wb_error(f, res, "fdatasync after settling");
+		break;
+	case OP_DATASYNC:
+		f->sync_running = false;
+		f->fsyncs++;
+		if (res < 0)
+			wb_error(f, res, "fdatasync");
+		list_for_each(l, &f->attached) {
+			struct client *c = container_of(l, struct client, flink);
+			if (c->sync_wait == f->sync_gen)
+				answer_datasync(c);
+		}
+		/* Requests that came while it ran: the next one, for all. */
+		int fd = file_any_fd(f);
+		if (f->sync_wanted && fd >= 0)
+			start_datasync(f, fd);
+		break;
+	}
+	file_put(f);
+}
+
+static void op_complete(struct op *op, int res)
+{
+	struct file *f = op->f;
+	enum op_kind kind = op->kind;
+	close(op->fd);
+	free(op);
+	op_done(f, kind, res);
+}
+
+/* Starts 'kind' on f through (a duplicate of) fd: on the ring, or at
+ * once where there is none (op_done() then runs before this returns). */
+static void op_submit(struct file *f, enum op_kind kind, int fd)
+{
+	f->ops++;
+	struct op *op = malloc(sizeof(*op));
+	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (!op || dup_fd < 0) {
+		/* Out of memory or descriptors: here and now, on fd. */
+		free(op);
+		if (dup_fd >= 0)
+			close(dup_fd);
+		int r = kind == OP_WRITEBACK ? sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)
+					     : fdatasync(fd);
+		op_done(f, kind, r < 0 ? -errno : 0);
+		return;
+	}
+	*op = (struct op){ .f = f, .kind = kind, .fd = dup_fd };
+	fd = dup_fd;
+	if (have_ring) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		if (!sqe && io_uring_submit(&ring) >= 0)
+			sqe = io_uring_get_sqe(&ring);
+		if (sqe) {
+			if (kind == OP_WRITEBACK)
+				io_uring_prep_sync_file_range(sqe, fd, 0, 0,
+							      SYNC_FILE_RANGE_WRITE);
+			else
+				io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+			io_uring_sqe_set_data(sqe, op);
+			int r;
+			do
+				r = io_uring_submit(&ring);
+			while (r == -EINTR);
+			if (r >= 0)
+				return;
+			/* Not submitted: it must not complete later as well. */
+			io_uring_prep_nop(sqe);
+			io_uring_sqe_set_data(sqe, NULL);
+			logmsg(L_WARN, "io_uring submit: %s; running it as a system call",
+			       strerror(-r));
+		}
+	}
+	int r = kind == OP_WRITEBACK ? sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)
+				     : fdatasync(fd);
+	op_complete(op, r < 0 ? -errno : 0);
+}
+
+/* Completions of the ring; then the ends they made due. */
+static void end_doomed(void);
+static void ring_event(void)
+{
+	uint64_t n;
+	if (read(ring_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		logmsg(L_ERROR, "ring eventfd: %s", strerror(errno));
+	struct io_uring_cqe *cqe;
+	while (io_uring_peek_cqe(&ring, &cqe) == 0) {
+		struct op *op = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+		io_uring_cqe_seen(&ring, cqe);
+		if (op)
+			op_complete(op, res);
+	}
+	end_doomed();
+}
+
+/* Waits for every operation in flight (growmapd exiting, the fuzzing
+ * harness resetting). */
+static void ring_drain(void)
+{
+	bool busy = true;
+	while (have_ring && busy) {
+		busy = false;
+		list_for_each(l, &files)
+			busy |= container_of(l, struct file, link)->ops != 0;
+		struct io_uring_cqe *cqe;
+		if (busy && io_uring_wait_cqe(&ring, &cqe) == 0)
+			ring_event();
+	}
+}
+
+/* Starts a background pass of f through fd, unless one is in flight or
+ * nothing is dirty (cachestat(2); without it, always). */
+static void start_writeback(struct file *f, int fd)
+{
+	uint64_t dirty, writeback;
+	if (f->wb_running || fd < 0)
+		return;
+	cache_state(fd, &dirty, &writeback);
+	if (dirty == 0)
+		return;
+	f->wb_running = true;
+	f->passes++;
+	op_submit(f, OP_WRITEBACK, fd);
+}
+
+/* A writer's dirty limit was crossed (its eventfd). */
+static void kick_event(struct client *c)
+{
+	uint64_t n;
+	if (read(c->kick_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	if (c->state == C_ATTACHED)
+		start_writeback(c->file, c->fd);
+}
+
+/* The shortest writeback interval of f's writers, or 0. */
+static uint32_t file_interval(const struct file *f)
+{
+	uint32_t ms = 0;
+	list_for_each(l, &f->attached) {
+		const struct client *c = container_of(l, struct client, flink);
+		if (c->interval_ms && (!ms || c->interval_ms < ms))
+			ms = c->interval_ms;
+	}
+	return ms;
+}
+
+/* Runs the passes that are due; returns the milliseconds until the next
+ * one, or -1 (epoll_wait's timeout). */
+static int writeback_timers(void)
+{
+	uint64_t now = now_ms(), next = UINT64_MAX;
+	list_for_each(l, &files) {
+		struct file *f = container_of(l, struct file, link);
+		uint32_t ms = f->writers ? file_interval(f) : 0;
+		if (!ms) {
+			f->next_wb_ms = 0;
+			continue;
+		}
+		if (!f->next_wb_ms || f->next_wb_ms > now + ms)
+			f->next_wb_ms = now + ms;   /* new, or a shorter interval */
+		if (f->next_wb_ms <= now) {
+			start_writeback(f, file_any_fd(f));
+			f->next_wb_ms = now + ms;
+		}
+		if (f->next_wb_ms < next)
+			next = f->next_wb_ms;
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	return next - now > INT32_MAX ? INT32_MAX : (int)(next - now);
+}
+
+/* DATASYNC from c. */
+static void do_datasync(struct client *c)
+{
+	struct file *f = c->file;
+	f->sync_requests++;
+	if (f->sync_running) {
+		f->sync_wanted = true;
+		c->sync_wait = f->sync_gen + 1;
+	} else {
+		c->sync_wait = f->sync_gen + 1;
+		start_datasync(f, c->fd);   /* may answer c at once */
+	}
+}
+
+/* Checks a writer's second descriptor: a non-blocking eventfd, which the
+ * daemon reads without ever blocking on it. */
+static int check_kick_fd(int fd)
+{
+	char path[64], target[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	int fl = fcntl(fd, F_GETFL);
+	if (n < 0 || fl < 0)
+		return -EINVAL;
+	target[n] = '\0';
+	if (strcmp(target, "anon_inode:[eventfd]") != 0 || !(fl & O_NONBLOCK))
+		return -EINVAL;
+	return 0;
+}
+
+/* Stops watching c's eventfd. Its open file description is the client's
+ * too, so closing our descriptor alone would leave it in the epoll set. */
+static void drop_kick_fd(struct client *c)
+{
+	if (c->kick_fd < 0)
+		return;
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->kick_fd, NULL);
+	close(c->kick_fd);
+	c->kick_fd = -1;
 }
 
 /* ------------------------------------------------------------------------
@@ -561,8 +934,6 @@ static void settle(struct file *f, struct client *c, bool detached)
 			err = (int)exact;
 		else if (exact < st.st_size && ftruncate(c->fd, exact) < 0)
 			err = -errno;
-		if (!err && fdatasync(c->fd) < 0)
-			err = -errno;
 	}
 	if (err) {
 		f->last_error = err;
@@ -572,6 +943,7 @@ static void settle(struct file *f, struct client *c, bool detached)
 		return;
 	}
 	f->exact = true;
+	op_submit(f, OP_SETTLE, c->fd);   /* its stores and the new size, durable */
 	logmsg(L_INFO, "settled %llu:%llu from %lld to %lld bytes (writer pid %d %s)",
 	       dev_ull(f->dev), (unsigned long long)f->ino, (long long)st.st_size,
 	       (long long)(exact < st.st_size ? exact : st.st_size), (int)c->pid,
@@ -614,9 +986,11 @@ static void end_attachment(struct client *c, bool detached, const char *why)
 		if (held)
 			answer_queue(f);
 	}
+	drop_kick_fd(c);
 	close(c->fd);
 	c->fd = -1;
 	c->file = NULL;
+	c->sync_wait = 0;
 	file_put(f);
 }
 
@@ -628,8 +1002,9 @@ static void client_end(struct client *c, const char *why)
 		end_attachment(c, false, why);
 	else
 		logmsg(L_DEBUG, "pid %d disconnected (%s)", (int)c->pid, why);
-	if (c->in_fd >= 0)
-		close(c->in_fd);
+	for (int i = 0; i < 2; i++)
+		if (c->in_fds[i] >= 0)
+			close(c->in_fds[i]);
 	close(c->sock);
 	close(c->pidfd);
 	free(c->out);
@@ -713,38 +1088,59 @@ static int share_writer_lock(int fd)
 	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
 }
 
-static void do_attach(struct client *c, const struct gmd_msg *m, int fd)
+/* Watches a writer's eventfd (its dirty limit crossed). */
+static int watch_kick_fd(struct client *c, int kick_fd)
+{
+	int err = check_kick_fd(kick_fd);
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = &c->kick_ev };
+	if (!err && epoll_ctl(epfd, EPOLL_CTL_ADD, kick_fd, &e) < 0)
+		err = -errno;
+	if (err) {
+		close(kick_fd);
+		return err;
+	}
+	c->kick_fd = kick_fd;
+	return 0;
+}
+
+static void do_attach(struct client *c, const struct gmd_msg *m, int fd, int kick_fd)
 {
 	if (!c->allowed) {
 		logmsg(L_WARN, "pid %d uid %u gid %u: not allowed", (int)c->pid,
 		       (unsigned)c->uid, (unsigned)c->gid);
 		close(fd);
+		if (kick_fd >= 0)
+			close(kick_fd);
 		reply(c, GMD_ATTACH, -EACCES, 0, 0);
 		client_end(c, "not allowed");
 		return;
 	}
 	struct stat st;
 	int err = check_attach(c, m, fd, &st);
+	if (!err && kick_fd >= 0) {
+		err = watch_kick_fd(c, kick_fd);
+		kick_fd = -1;
+	}
 	struct file *f = err ? NULL : file_get(&st);
 	if (!err && !f)
 		err = -ENOMEM;
+	if (!err && (m->flags & GMD_F_WRITE) && (err = share_writer_lock(fd)) < 0)
+		file_put(f);
 	if (err) {
 		logmsg(L_INFO, "attach pid %d uid %u refused: %s", (int)c->pid,
-		       (unsigned)c->uid, strerror(-err));
+		       (unsigned)c->uid, err == -EBUSY ? "a writer alone holds the file"
+						      : strerror(-err));
 		close(fd);
+		if (kick_fd >= 0)
+			close(kick_fd);
+		drop_kick_fd(c);
 		c->state = C_DONE;
 		reply(c, GMD_ATTACH, err, 0, 0);
 		return;
 	}
-	if ((m->flags & GMD_F_WRITE) && (err = share_writer_lock(fd)) < 0) {
-		logmsg(L_INFO, "attach pid %d uid %u refused: %s", (int)c->pid,
-		       (unsigned)c->uid, "a writer alone holds the file");
-		close(fd);
-		file_put(f);
-		c->state = C_DONE;
-		reply(c, GMD_ATTACH, err, 0, 0);
-		return;
-	}
+	c->interval_ms = m->arg[3] > GMD_MAX_INTERVAL_MS ? GMD_MAX_INTERVAL_MS
+							 : (uint32_t)m->arg[3];
+	c->err_seen = f->err_seq;
 	c->fd = fd;
 	c->file = f;
 	c->write = m->flags & GMD_F_WRITE;
@@ -800,24 +1196,11 @@ static size_t status_records(void)
 	size_t n = 0;
 	list_for_each(l, &files) {
 		const struct file *f = container_of(l, struct file, link);
-		n++;
+		n += 2;   /* FILE, WRITEBACK */
 		list_for_each(k, &f->attached)
 			n++;
 	}
 	return n;
-}
-
-/* Dirty and writeback bytes of the file (cachestat(2)), or -1 each. */
-static void cache_state(int fd, uint64_t *dirty, uint64_t *writeback)
-{
-	struct { uint64_t off, len; } range = { 0, 0 };
-	struct { uint64_t cache, dirty, writeback, evicted, recently_evicted; } cs;
-	if (syscall(451 /* cachestat */, fd, &range, &cs, 0) < 0) {
-		*dirty = *writeback = UINT64_MAX;
-		return;
-	}
-	*dirty = cs.dirty * page_size;
-	*writeback = cs.writeback * page_size;
 }
 
 static void do_status(struct client *c)
@@ -854,6 +1237,9 @@ static void do_status(struct client *c)
 		r->arg[2] = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX;
 		r->arg[3] = (uint64_t)file_floor(f);
 		cache_state(fd, &r->arg[4], &r->arg[5]);
+		r = &m[i++];
+		*r = (struct gmd_msg){ .magic = GMD_MAGIC, .type = GMD_REC_WRITEBACK,
+			.arg = { f->passes, f->sync_requests, f->fsyncs, f->err_seq } };
 		list_for_each(k, &f->attached) {
 			const struct client *a = container_of(k, struct client, flink);
 			r = &m[i++];
@@ -869,13 +1255,14 @@ static void do_status(struct client *c)
 	flush_output(c);
 }
 
-static void handle_request(struct client *c, const struct gmd_msg *m, int fd,
-			   unsigned nfds)
+static void handle_request(struct client *c, const struct gmd_msg *m,
+			   const int fds[2], unsigned nfds)
 {
-	if (nfds > 1 || gmd_check_request(m, nfds == 1) < 0) {
-		if (fd >= 0)
-			close(fd);
-		violation(c, nfds > 1 ? "more than one descriptor" : "bad message");
+	int fd = fds[0];
+	if (gmd_check_request(m, nfds) < 0) {
+		for (unsigned i = 0; i < 2 && i < nfds; i++)
+			close(fds[i]);
+		violation(c, nfds > 2 ? "more than two descriptors" : "bad message");
 		return;
 	}
 	if (m->type != GMD_SETTLED && m->type != GMD_DETACH)
@@ -887,9 +1274,11 @@ static void handle_request(struct client *c, const struct gmd_msg *m, int fd,
 	if (m->type == GMD_ATTACH) {
 		if (c->state != C_NEW) {
 			close(fd);
+			if (nfds == 2)
+				close(fds[1]);
 			violation(c, "second ATTACH");
 		} else {
-			do_attach(c, m, fd);
+			do_attach(c, m, fd, nfds == 2 ? fds[1] : -1);
 		}
 		return;
 	}
@@ -906,6 +1295,9 @@ static void handle_request(struct client *c, const struct gmd_msg *m, int fd,
 			violation(c, "SETTLED without the lease");
 		else
 			do_settled(c, m);
+		break;
+	case GMD_DATASYNC:
+		do_datasync(c);
 		break;
 	case GMD_DETACH:
 		/* The attachment ends now, not at EOF: when the client reads
@@ -939,15 +1331,15 @@ static void client_readable(struct client *c)
 		for (size_t i = 0; i < nfd; i++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
-			if (c->in_fd < 0 && c->in_nfds == 0)
-				c->in_fd = fd;
+			if (c->in_nfds < 2)
+				c->in_fds[c->in_nfds] = fd;
 			else
 				close(fd);
 			c->in_nfds++;
 		}
 	}
 	if (n > 0 && (mh.msg_flags & MSG_CTRUNC))
-		c->in_nfds += 2;   /* more than fit: more than one */
+		c->in_nfds += 3;   /* more than fit: more than two */
 	if (n <= 0) {
 		client_end(c, n == 0 ? "connection closed" : strerror(errno));
 		return;
@@ -956,12 +1348,12 @@ static void client_readable(struct client *c)
 	if (c->in_len < sizeof(c->in))
 		return;
 	struct gmd_msg m = c->in;
-	int fd = c->in_fd;
+	int fds[2] = { c->in_fds[0], c->in_fds[1] };
 	unsigned nfds = c->in_nfds;
 	c->in_len = 0;
-	c->in_fd = -1;
+	c->in_fds[0] = c->in_fds[1] = -1;
 	c->in_nfds = 0;
-	handle_request(c, &m, fd, nfds);
+	handle_request(c, &m, fds, nfds);
 	if (c->state != C_DEAD)
 		update_events(c);
 }
@@ -1019,8 +1411,10 @@ static struct client *add_client(int sock, int pidfd, const struct ucred *cr,
 		return NULL;
 	}
 	*c = (struct client){ .state = C_NEW, .sock = sock, .pidfd = pidfd,
-		.fd = -1, .in_fd = -1, .pid = cr->pid, .uid = cr->uid, .gid = cr->gid,
-		.events = EPOLLIN, .sock_ev = { EV_SOCK, c }, .pid_ev = { EV_PIDFD, c } };
+		.fd = -1, .in_fds = { -1, -1 }, .kick_fd = -1, .pid = cr->pid,
+		.uid = cr->uid, .gid = cr->gid, .events = EPOLLIN,
+		.sock_ev = { EV_SOCK, c }, .pid_ev = { EV_PIDFD, c },
+		.kick_ev = { EV_KICK, c } };
 	list_init(&c->flink);
 	c->allowed = allowed;
 	struct epoll_event se = { .events = EPOLLIN, .data.ptr = &c->sock_ev };
@@ -1103,12 +1497,16 @@ static void client_event(struct client *c, uint32_t events)
 		client_end(c, "connection closed");
 }
 
-/* An event of a connection's socket or of its peer's pidfd, then the
- * ends it made due. */
+/* An event of a connection's socket, its peer's pidfd or its eventfd, or
+ * of the ring; then the ends it made due. */
 static void connection_event(const struct ev *e, uint32_t events)
 {
 	if (e->kind == EV_SOCK)
 		client_event(e->c, events);
+	else if (e->kind == EV_KICK)
+		kick_event(e->c);
+	else if (e->kind == EV_RING)
+		ring_event();
 	else
 		client_end(e->c, "process exited");
 	end_doomed();
@@ -1128,6 +1526,7 @@ void gmd_fuzz_init(void)
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
 		abort();
+	ring_init();
 }
 
 struct client *gmd_fuzz_connect(int sock, uid_t uid, bool allowed)
@@ -1165,7 +1564,7 @@ static void check_state(void)
 		if (f->floor < 0 || writers != f->writers || readers != f->readers ||
 		    (f->lease && !lease_attached) ||
 		    (!list_empty(&f->queue) && !f->lease) ||
-		    (list_empty(&f->attached) && list_empty(&f->queue)))
+		    (list_empty(&f->attached) && list_empty(&f->queue) && !f->ops))
 			abort();
 	}
 }
@@ -1173,6 +1572,7 @@ static void check_state(void)
 int gmd_fuzz_poll(void)
 {
 	struct epoll_event ev[64];
+	writeback_timers();
 	int n = epoll_wait(epfd, ev, 64, 0);
 	for (int i = 0; i < n; i++) {
 		connection_event(ev[i].data.ptr, ev[i].events);
@@ -1197,6 +1597,7 @@ void gmd_fuzz_reset(void)
 	while (!list_empty(&clients))
 		client_end(container_of(clients.next, struct client, link), "reset");
 	end_doomed();
+	ring_drain();
 	free_zombies();
 	/* A file still listed once every client ended is one leaked. */
 	if (!list_empty(&files) || !list_empty(&doomed))
@@ -1371,6 +1772,7 @@ int main(int argc, char **argv)
 		logmsg(L_ERROR, "signalfd/epoll: %s", strerror(errno));
 		return 1;
 	}
+	ring_init();
 
 	char pathbuf[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int lfd = activated_socket();
@@ -1398,7 +1800,7 @@ int main(int argc, char **argv)
 	int signo = 0;
 	while (!signo) {
 		struct epoll_event ev[64];
-		int n = epoll_wait(epfd, ev, 64, -1);
+		int n = epoll_wait(epfd, ev, 64, writeback_timers());
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -1419,6 +1821,8 @@ int main(int argc, char **argv)
 			}
 			case EV_SOCK:
 			case EV_PIDFD:
+			case EV_KICK:
+			case EV_RING:
 				connection_event(e, ev[i].events);
 				break;
 			}
@@ -1427,8 +1831,10 @@ int main(int argc, char **argv)
 	}
 
 	/* Attached clients keep working without the daemon: nothing is
-	 * settled here, connections just close with the process. */
+	 * settled here, connections just close with the process, once the
+	 * operations under way are done and their clients answered. */
 	logmsg(L_INFO, "exiting on %s", strsignal(signo));
+	ring_drain();
 	close(lfd);
 	if (created && unlink(path) < 0)
 		logmsg(L_WARN, "cannot remove %s: %s", path, strerror(errno));

@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: MIT
 # growmapd, the paging daemon, and growmapctl, its status tool
 # (included from Makefile.am). The daemon compiles lib/extent.c in: it
-# settles files as the library does, without linking the library.
+# settles files as the library does, without linking the library. It
+# writes the files back through io_uring (liburing).
 
 sbin_PROGRAMS = daemon/growmapd
 daemon_growmapd_SOURCES = daemon/growmapd.c daemon/sockpath.c daemon/sockpath.h \
 	lib/extent.c lib/extent.h lib/parse-number.c lib/parse-number.h lib/proto.h
-daemon_growmapd_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
-daemon_growmapd_LDADD = $(LIBSYSTEMD_LIBS)
+daemon_growmapd_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(LIBURING_CFLAGS)
+daemon_growmapd_LDADD = $(LIBSYSTEMD_LIBS) $(LIBURING_LIBS)
 
 bin_PROGRAMS += daemon/growmapctl
 daemon_growmapctl_SOURCES = daemon/growmapctl.c daemon/sockpath.c daemon/sockpath.h \
@@ -41,12 +42,21 @@ AM_DISTCHECK_CONFIGURE_FLAGS = \
 # ---- tests -----------------------------------------------------------------
 # check_daemon runs the built growmapd and growmapctl; check_units has
 # systemd-analyze verify the units (skipped where it is missing).
-tests_check_daemon_SOURCES = tests/check_daemon.c lib/proto.h
+# tests/fdatasync-eio.so is preloaded into a daemon to make it meet a
+# writeback error.
+tests_check_daemon_SOURCES = tests/check_daemon.c lib/proto.h \
+	tests/refuse-syscall.c tests/refuse-syscall.h
 tests_check_daemon_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DGROWMAPD_PROG='"$(abs_top_builddir)/daemon/growmapd"' \
-	-DGROWMAPCTL_PROG='"$(abs_top_builddir)/daemon/growmapctl"'
+	-DGROWMAPCTL_PROG='"$(abs_top_builddir)/daemon/growmapctl"' \
+	-DFDATASYNC_EIO_SO='"$(abs_top_builddir)/tests/.libs/fdatasync-eio.so"'
 tests_check_daemon_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_daemon_LDADD = $(CHECK_LIBS)
+EXTRA_tests_check_daemon_DEPENDENCIES = tests/fdatasync-eio.la
+check_LTLIBRARIES = tests/fdatasync-eio.la
+tests_fdatasync_eio_la_SOURCES = tests/fdatasync-eio.c
+tests_fdatasync_eio_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_fdatasync_eio_la_LIBADD = -ldl
 
 tests_check_units_SOURCES = tests/check_units.c
 tests_check_units_CPPFLAGS = $(AM_CPPFLAGS) \

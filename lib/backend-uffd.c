@@ -266,6 +266,7 @@ static void *service_main(void *arg)
 {
 	struct growmap *gm = arg;
 	struct uffd_backend *ub = gm->backend;
+	pthread_setname_np(pthread_self(), "growmap-uffd");
 	struct uffd_msg msgs[UFFD_MSG_BATCH];
 	struct pollfd pfd[2] = {
 		{ .fd = ub->uffd, .events = POLLIN },

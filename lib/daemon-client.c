@@ -10,6 +10,11 @@
  *
  * One connection per attachment: its end is the attachment's end, so the
  * daemon learns of a crash from the kernel, not from us.
+ *
+ * Writeback is the daemon's too: a writer passes it the eventfd its fault
+ * path writes to when the dirty limit is crossed, and its interval, and
+ * asks it for the fdatasync of a sync (DATASYNC), which the daemon runs
+ * once for every writer that asked meanwhile (writeback.c).
  */
 #include "config.h"
 
@@ -83,24 +88,25 @@ static int connect_default(const struct gm_config *cfg, char *used, size_t len)
 	return connect_to(GM_SYSTEM_SOCKET);
 }
 
-/* Sends one request (with 'fd' attached when >= 0) and reads its reply. */
-static int request(struct gm_daemon *d, struct gmd_msg *m, int fd)
+/* Sends one request (with 'nfds' descriptors 'fds' attached) and reads
+ * its reply. A DATASYNC waits as long as the daemon's fdatasync does. */
+static int request(struct gm_daemon *d, struct gmd_msg *m, const int *fds, int nfds)
 {
 	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 	} ctl;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
+	if (nfds > 0) {
 		memset(&ctl, 0, sizeof(ctl));
 		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
+		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
 	}
 	uint16_t type = m->type;
 	m->magic = GMD_MAGIC;
@@ -113,7 +119,8 @@ static int request(struct gm_daemon *d, struct gmd_msg *m, int fd)
 	size_t got = 0;
 	while (got < sizeof(*m)) {
 		n = recv(d->sock, (char *)m + got, sizeof(*m) - got, 0);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR ||
+			      (errno == EAGAIN && type == GMD_DATASYNC)))
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -ECONNRESET;
@@ -150,9 +157,11 @@ static int send_attach(struct growmap *gm, struct gm_daemon *d, bool again, off_
 		.type = GMD_ATTACH,
 		.flags = (gm->writable ? GMD_F_WRITE : 0) | (again ? GMD_F_REATTACH : 0),
 		.arg = { gm->reserve, (uint64_t)gm->grow.attach_size,
-			 again ? (uint64_t)gm->grow.floor_size : 0 },
+			 again ? (uint64_t)gm->grow.floor_size : 0,
+			 gm->writable ? gm->cfg.writeback_interval_ms : 0 },
 	};
-	int r = request(d, &m, gm->fd);
+	int fds[2] = { gm->fd, gm->writable ? gm_writeback_kick_fd(gm) : -1 };
+	int r = request(d, &m, fds, fds[1] >= 0 ? 2 : 1);
 	if (r == 0)
 		r = m.status;
 	if (r == 0)
@@ -229,7 +238,7 @@ int gm_daemon_sync_begin(struct growmap *gm, off_t *floor)
 		if (d->lost)
 			break;
 		struct gmd_msg m = { .type = GMD_SYNC };
-		r = request(d, &m, -1);
+		r = request(d, &m, NULL, 0);
 		if (r == 0 && (r = m.status) == 0) {
 			r = m.arg[0] == 1;
 			*floor = (off_t)m.arg[1];
@@ -248,11 +257,39 @@ void gm_daemon_settled(struct growmap *gm, off_t size)
 	pthread_mutex_lock(&d->lock);
 	if (!d->lost) {
 		struct gmd_msg m = { .type = GMD_SETTLED, .arg = { (uint64_t)size } };
-		int r = request(d, &m, -1);
+		int r = request(d, &m, NULL, 0);
 		if (r < 0 || m.status < 0)
 			lose(gm, r < 0 ? r : m.status);
 	}
 	pthread_mutex_unlock(&d->lock);
+}
+
+int gm_daemon_datasync(struct growmap *gm)
+{
+	struct gm_daemon *d = gm->daemon;
+	int r = 1;
+	pthread_mutex_lock(&d->lock);
+	if (!d->lost) {
+		struct gmd_msg m = { .type = GMD_DATASYNC };
+		r = request(d, &m, NULL, 0);
+		if (r == 0)
+			r = m.status;   /* 0 or a writeback error of the file */
+		else
+			r = (lose(gm, r), 1);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+bool gm_daemon_connected(struct growmap *gm)
+{
+	struct gm_daemon *d = gm->daemon;
+	if (!d)
+		return false;
+	pthread_mutex_lock(&d->lock);
+	bool up = !d->lost;
+	pthread_mutex_unlock(&d->lock);
+	return up;
 }
 
 void gm_daemon_after_fork(struct growmap *gm)
@@ -289,7 +326,7 @@ void gm_daemon_detach(struct growmap *gm)
 		return;
 	if (!d->lost) {
 		struct gmd_msg m = { .type = GMD_DETACH };
-		request(d, &m, -1);
+		request(d, &m, NULL, 0);
 	}
 	if (d->sock >= 0)
 		close(d->sock);

@@ -258,6 +258,11 @@ struct gm_daemon;
 GM_INTERNAL int gm_daemon_attach(struct growmap *gm, off_t *floor);
 GM_INTERNAL int gm_daemon_sync_begin(struct growmap *gm, off_t *floor);
 GM_INTERNAL void gm_daemon_settled(struct growmap *gm, off_t size);
+/* fdatasync through the daemon: 0 or a writeback error of the file, or 1
+ * when no daemon answered (the caller runs fdatasync itself). */
+GM_INTERNAL int gm_daemon_datasync(struct growmap *gm);
+/* Attached through a daemon that answered the last request. */
+GM_INTERNAL bool gm_daemon_connected(struct growmap *gm);
 GM_INTERNAL void gm_daemon_detach(struct growmap *gm);
 /* In the child of fork(): a connection of the child's own, attaching the
  * inherited range again; when that fails, the child never cuts the file. */
@@ -274,6 +279,7 @@ GM_INTERNAL int gm_writeback_init(struct growmap *gm);
 GM_INTERNAL int gm_writeback_start(struct growmap *gm);
 GM_INTERNAL int gm_writeback_sync(struct growmap *gm, bool datasync);
 GM_INTERNAL void gm_writeback_kick(struct growmap *gm);
+GM_INTERNAL int gm_writeback_kick_fd(struct growmap *gm);
 GM_INTERNAL void gm_writeback_set_size(struct growmap *gm, off_t size);
 GM_INTERNAL void gm_writeback_stop(struct growmap *gm);
 GM_INTERNAL void gm_writeback_release(struct growmap *gm);

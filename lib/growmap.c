@@ -60,9 +60,9 @@ static void after_fork_child(struct growmap *gm)
 	gm->owner = getpid();
 	gm->grow.lock = 0;          /* a parent's thread may have held it */
 	__atomic_store_n(&gm->sticky_error, 0, __ATOMIC_RELAXED);
+	int r = gm_writeback_after_fork(gm);   /* a new eventfd, for the daemon */
 	gm_daemon_after_fork(gm);
-	int r = 0;
-	if (gm->writable && gm->ofd_locked) {
+	if (r == 0 && gm->writable && gm->ofd_locked) {
 		/* The locks of the description shared with the parent are the
 		 * parent's: a description of the child's own, with its pid. */
 		int inherited = gm->lock_fd;
@@ -77,8 +77,8 @@ static void after_fork_child(struct growmap *gm)
 	}
 	if (r == 0 && gm->writable && gm->backend)
 		r = gm->ops->after_fork(gm);
-	if (r == 0)
-		r = gm_writeback_after_fork(gm);
+	if (r == 0 && gm->writable)
+		r = gm_writeback_start(gm);
 	if (r < 0) {
 		gm_log(&gm->cfg, GM_LOG_ERROR, "after fork: the child cannot serve the "
 		       "range it inherited (%s); its placeholder is inaccessible there",

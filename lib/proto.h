@@ -15,8 +15,16 @@
  *                                    <-    REPLY(SYNC): alone?, floor
  *   SETTLED (only after alone = 1)   ->
  *                                    <-    REPLY(SETTLED)
+ *   DATASYNC                         ->
+ *     (after the daemon's fdatasync) <-    REPLY(DATASYNC): error
  *   DETACH                           ->
  *                                    <-    REPLY(DETACH); then close
+ *
+ * Writeback is the daemon's (growmapd(8)): a writer passes, with its
+ * ATTACH, an eventfd it writes to when its dirty limit is crossed, and
+ * its writeback interval; the daemon starts writeback of the file then
+ * and on the shortest interval of its writers, and runs one fdatasync
+ * for all the DATASYNC requests that came while the previous one ran.
  *
  * A status connection (growmapctl) sends STATUS and reads the reply,
  * whose 'count' says how many FILE and CLIENT records follow.
@@ -54,12 +62,17 @@
 
 enum gmd_type {
 	/*
-	 * Attach the file whose descriptor comes with the message.
+	 * Attach the file whose descriptor comes with the message, and
+	 * for a writer optionally a second descriptor: an eventfd (opened
+	 * EFD_NONBLOCK) that the client writes to when its dirty limit is
+	 * crossed, to have writeback of the file started at once.
 	 * flags: GMD_F_WRITE for a writable attach (the descriptor must
 	 * then be open O_RDWR); GMD_F_REATTACH for an attachment whose
 	 * daemon died, arg[2] then being the floor it was last given.
 	 * arg[0]: bytes reserved (for limits and status). arg[1]: the
-	 * file's size as the client saw it at attach.
+	 * file's size as the client saw it at attach. arg[3]: the client's
+	 * writeback interval in milliseconds (0: none of its own; the
+	 * daemon caps it at GMD_MAX_INTERVAL_MS).
 	 * Reply: status 0 or -errno (-EACCES: descriptor's access mode or
 	 * peer not allowed; -EBADF: not a regular file; -EMFILE/-ENOSPC: a
 	 * limit; -EBUSY: a writer alone holds the file); arg[0]: the floor,
@@ -96,6 +109,23 @@ enum gmd_type {
 	 */
 	GMD_REC_FILE = 6,
 	GMD_REC_CLIENT = 7,
+	/*
+	 * Make every store the client made before this request durable:
+	 * the daemon runs fdatasync(2) on the file, one for every request
+	 * that arrived while the previous one ran. Reply status: 0, or
+	 * the first writeback error of the file this attachment has not
+	 * been told of yet (the file's errors are counted, like the
+	 * kernel's errseq_t, so that each attachment hears of each error
+	 * once, whichever request's fdatasync met it).
+	 */
+	GMD_DATASYNC = 8,
+	/*
+	 * Status record following each FILE record: the daemon's
+	 * writeback of that file. arg[0] background passes started
+	 * (sync_file_range(2)), arg[1] DATASYNC requests, arg[2]
+	 * fdatasync(2) calls that served them, arg[3] writeback errors.
+	 */
+	GMD_REC_WRITEBACK = 9,
 };
 
 /* A reply carries the request's type with this bit set. */
@@ -106,6 +136,9 @@ enum gmd_type {
  * socket: arg[2] is the floor the old daemon gave it, which a daemon
  * started afresh could not know. */
 #define GMD_F_REATTACH 0x2u
+
+/* The longest writeback interval the daemon keeps (one hour). */
+#define GMD_MAX_INTERVAL_MS 3600000u
 
 struct gmd_msg {
 	uint32_t magic;
@@ -120,24 +153,27 @@ _Static_assert(sizeof(struct gmd_msg) == 64, "gmd_msg is 64 bytes");
 
 /*
  * Checks a message a daemon received from a client: magic, a request
- * type (ATTACH, SYNC, SETTLED, DETACH, STATUS), only known flags, status
- * and count zero, and 'has_fd' exactly when the type is ATTACH. Returns 0
- * or -EPROTO. Pure: the fuzzing harness calls it too.
+ * type (ATTACH, SYNC, SETTLED, DETACH, STATUS, DATASYNC), only known
+ * flags, status and count zero, and 'nfds' descriptors: one, or two for
+ * a writer, with an ATTACH, none with anything else. Returns 0 or
+ * -EPROTO. Pure: the fuzzing harness calls it too.
  */
-static inline int gmd_check_request(const struct gmd_msg *m, bool has_fd)
+static inline int gmd_check_request(const struct gmd_msg *m, unsigned nfds)
 {
 	if (m->magic != GMD_MAGIC || m->status != 0 || m->count != 0)
 		return -EPROTO;
 	switch (m->type) {
 	case GMD_ATTACH:
-		if (!has_fd || (m->flags & ~(GMD_F_WRITE | GMD_F_REATTACH)))
+		if (nfds < 1 || nfds > ((m->flags & GMD_F_WRITE) ? 2u : 1u) ||
+		    (m->flags & ~(GMD_F_WRITE | GMD_F_REATTACH)))
 			return -EPROTO;
 		return 0;
 	case GMD_SYNC:
 	case GMD_SETTLED:
 	case GMD_DETACH:
 	case GMD_STATUS:
-		if (has_fd || m->flags)
+	case GMD_DATASYNC:
+		if (nfds || m->flags)
 			return -EPROTO;
 		return 0;
 	default:

@@ -4,7 +4,14 @@
  * writes them back; this thread only bounds how much is at risk and
  * settles the exact size.
  *
- * One thread per writable mapping. It wakes on the configured interval,
+ * Through growmapd there is no thread: the daemon starts writeback of the
+ * file on the interval and when the fault path's eventfd says the dirty
+ * limit was crossed, and a durable sync runs in the caller's thread
+ * (signals blocked, as on the thread), its fdatasync run by the daemon,
+ * once for all its writers that asked meanwhile. When the daemon is
+ * lost, the thread is started and works as without one.
+ *
+ * Alone, one thread per writable mapping. It wakes on the configured interval,
  * or when the fault path reports that the dirty limit's worth of pages
  * was mapped, and starts writeback of the whole file without waiting
  * (sync_file_range(2), submitted through io_uring where it is allowed,
@@ -52,6 +59,8 @@ struct gm_writeback {
 	off_t exact_size;
 	int start_result;         /* ring setup result, reported to open */
 	bool started;
+	bool inline_sync;         /* through growmapd: syncs run in the caller */
+	bool lost_start;          /* the thread was started once growmapd was lost */
 	struct io_uring *ring;    /* NULL where io_uring is refused */
 };
 
@@ -147,9 +156,9 @@ static bool wb_durable(struct growmap *gm, bool datasync, bool apply_size, off_t
 	if (deferred)
 		r = 0;
 	if (r == 0 && datasync) {
-		do
+		r = gm->daemon ? gm_daemon_datasync(gm) : 1;
+		while (r == 1 || r == -EINTR)
 			r = fdatasync(gm->fd) < 0 ? -errno : 0;
-		while (r == -EINTR);
 		if (r == 0)
 			gm_stat_add(gm, syncs, 1);
 	}
@@ -171,6 +180,22 @@ static int wb_pass(struct growmap *gm, bool durable, bool datasync,
 	else
 		wb_start_writeback(gm);
 	return __atomic_load_n(&gm->sticky_error, __ATOMIC_ACQUIRE);
+}
+
+/* After a durable pass that was to apply the program's size: done, so
+ * stores are tracked again from it, or left for the next sync (others
+ * share the file), unless a newer size was set meanwhile. wb->lock held. */
+static void wb_size_done(struct growmap *gm, bool apply_size, bool deferred, off_t size)
+{
+	struct gm_writeback *wb = gm->wb;
+	if (!apply_size || wb->exact_size_set)
+		return;
+	if (deferred) {
+		wb->exact_size = size;
+		wb->exact_size_set = true;
+	} else {
+		gm_grow_set_owned(gm, false);
+	}
 }
 
 static int wb_ring_setup(struct growmap *gm)
@@ -197,10 +222,13 @@ static void *wb_thread_main(void *arg)
 {
 	struct growmap *gm = arg;
 	struct gm_writeback *wb = gm->wb;
+	pthread_setname_np(pthread_self(), "growmap-wb");   /* for ps and tests */
 	int r = wb_ring_setup(gm);
 	if (r == -EPERM || r == -ENOSYS || r == -EACCES) {
-		/* io_uring refused: start writeback with the system call. */
-		size_t len = strlen(gm->reason);
+		/* io_uring refused: start writeback with the system call.
+		 * (A thread started once growmapd was lost leaves the
+		 * reason, which the program may be reading, as it is.) */
+		size_t len = wb->inline_sync ? sizeof(gm->reason) - 1 : strlen(gm->reason);
 		snprintf(gm->reason + len, sizeof(gm->reason) - len,
 			 "; writeback started with sync_file_range(2): io_uring refused (%s)",
 			 strerror(-r));
@@ -248,13 +276,7 @@ static void *wb_thread_main(void *arg)
 		int result = wb_pass(gm, durable, datasync, apply_size, size, &deferred);
 
 		pthread_mutex_lock(&wb->lock);
-		if (apply_size && deferred && !wb->exact_size_set) {
-			/* not the only writer: the next sync tries again */
-			wb->exact_size = size;
-			wb->exact_size_set = true;
-		} else if (apply_size && !wb->exact_size_set) {
-			gm_grow_set_owned(gm, false);  /* tracked again from the new size */
-		}
+		wb_size_done(gm, apply_size, deferred, size);
 		if (durable) {
 			wb->completed = target;
 			wb->result = result;
@@ -286,7 +308,8 @@ int gm_writeback_init(struct growmap *gm)
 
 /* In the child of fork(): the parent's writeback state was copied, its
  * thread was not. Drops the copies of the parent's descriptors and starts
- * afresh (the copied memory itself is left: its locks may be held). */
+ * afresh (the copied memory itself is left: its locks may be held); the
+ * caller then calls gm_writeback_start(), once attached again. */
 int gm_writeback_after_fork(struct growmap *gm)
 {
 	struct gm_writeback *old = gm->wb;
@@ -297,13 +320,10 @@ int gm_writeback_after_fork(struct growmap *gm)
 			close(old->wake_fd);
 	}
 	gm->wb = NULL;
-	int r = gm_writeback_init(gm);
-	if (r == 0 && gm->writable)
-		r = gm_writeback_start(gm);
-	return r;
+	return gm_writeback_init(gm);
 }
 
-int gm_writeback_start(struct growmap *gm)
+static int wb_start_thread(struct growmap *gm)
 {
 	struct gm_writeback *wb = gm->wb;
 	/* Library threads take no signals: SIGXFSZ must become -EFBIG, not
@@ -327,6 +347,59 @@ int gm_writeback_start(struct growmap *gm)
 	return r;
 }
 
+int gm_writeback_start(struct growmap *gm)
+{
+	if (gm_daemon_connected(gm)) {
+		gm->wb->inline_sync = true;   /* the daemon writes back */
+		return 0;
+	}
+	return wb_start_thread(gm);
+}
+
+/*
+ * A durable sync in the caller's thread, through growmapd. All signals
+ * are blocked meanwhile, as on the writeback thread: a handler storing
+ * into the range must not find the grow lock held by its own thread, and
+ * a size past RLIMIT_FSIZE must give -EFBIG, not end the process (the
+ * SIGXFSZ the kernel queues with it is taken back). Syncs of one
+ * mapping run one at a time. When the daemon was lost, the writeback
+ * thread takes over background writeback from then on.
+ */
+static int wb_sync_inline(struct growmap *gm, bool datasync)
+{
+	struct gm_writeback *wb = gm->wb;
+	sigset_t all, old, pending;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	sigpending(&pending);
+	bool xfsz_pending = sigismember(&pending, SIGXFSZ);
+
+	pthread_mutex_lock(&wb->lock);
+	bool apply_size = wb->exact_size_set;
+	off_t size = wb->exact_size;
+	wb->exact_size_set = false;
+	bool deferred = false;
+	int r = wb_pass(gm, true, datasync, apply_size, size, &deferred);
+	wb_size_done(gm, apply_size, deferred, size);
+	bool start = !gm_daemon_connected(gm) && !wb->thread_running && !wb->stop;
+	pthread_mutex_unlock(&wb->lock);
+
+	sigpending(&pending);
+	if (!xfsz_pending && sigismember(&pending, SIGXFSZ)) {
+		sigset_t xfsz;
+		sigemptyset(&xfsz);
+		sigaddset(&xfsz, SIGXFSZ);
+		struct timespec now = { 0, 0 };
+		sigtimedwait(&xfsz, NULL, &now);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (start && !__atomic_exchange_n(&wb->lost_start, true, __ATOMIC_ACQ_REL)) {
+		gm_log(&gm->cfg, GM_LOG_INFO, "writeback thread started: growmapd is gone");
+		wb_start_thread(gm);
+	}
+	return r;
+}
+
 /* Wakes the writeback thread. Async-signal-safe: the signal backend's
  * fault handler kicks writeback when the dirty limit is crossed. */
 static void wb_wake(struct gm_writeback *wb)
@@ -341,6 +414,10 @@ int gm_writeback_sync(struct growmap *gm, bool datasync)
 {
 	struct gm_writeback *wb = gm->wb;
 	pthread_mutex_lock(&wb->lock);
+	if (wb->inline_sync && !wb->thread_running && !wb->stop) {
+		pthread_mutex_unlock(&wb->lock);
+		return wb_sync_inline(gm, datasync);
+	}
 	if (!wb->thread_running || wb->stop) {   /* not started, or stopping */
 		pthread_mutex_unlock(&wb->lock);
 		return __atomic_load_n(&gm->sticky_error, __ATOMIC_ACQUIRE);
@@ -354,6 +431,12 @@ int gm_writeback_sync(struct growmap *gm, bool datasync)
 	int r = wb->result;
 	pthread_mutex_unlock(&wb->lock);
 	return r;
+}
+
+/* The eventfd the fault path writes to; growmapd watches it. */
+int gm_writeback_kick_fd(struct growmap *gm)
+{
+	return gm->wb->wake_fd;
 }
 
 void gm_writeback_kick(struct growmap *gm)

@@ -25,14 +25,17 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "proto.h"
+#include "refuse-syscall.h"
 
 #define PS 4096u
 #define REPLY_MS 5000      /* any reply, however slow the machine */
@@ -40,6 +43,10 @@
 static char dir[PATH_MAX], sock_path[PATH_MAX];
 static pid_t daemon_pid;
 static int file_seq;
+/* How start_daemon() starts the next daemon: with io_uring refused, and
+ * with fdatasync(2) call number eio_at failing with EIO (0: none). */
+static bool refuse_io_uring;
+static int eio_at;
 
 static long long now_ms(void)
 {
@@ -75,6 +82,8 @@ static void setup(void)
 	ck_assert_int_eq(chmod(dir, 0755), 0);
 	path_fmt(sock_path, sizeof(sock_path), "%s/run/growmapd.sock", dir);
 	daemon_pid = 0;
+	refuse_io_uring = false;
+	eio_at = 0;
 }
 
 static int remove_one(const char *path, const struct stat *st, int flag,
@@ -133,6 +142,15 @@ static void start_daemon(const char *config)
 	ck_assert_int_ge(daemon_pid, 0);
 	if (daemon_pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (refuse_io_uring && tu_refuse_syscall(425 /* io_uring_setup */, ENOSYS,
+							 false) < 0)
+			_exit(126);
+		if (eio_at) {
+			char at[16];
+			snprintf(at, sizeof(at), "%d", eio_at);
+			setenv("GROWMAPD_TEST_EIO_AT", at, 1);
+			setenv("LD_PRELOAD", FDATASYNC_EIO_SO, 1);
+		}
 		if (config)
 			execl(GROWMAPD_PROG, "growmapd", "--socket", sock_path,
 			      "--config", cfg, (char *)NULL);
@@ -148,47 +166,52 @@ static void start_daemon(const char *config)
 	close(s);
 }
 
+/* Sends m with 'nfds' descriptors (SCM_RIGHTS). */
+static void send_fds(int s, struct gmd_msg *m, const int *fds, int nfds)
+{
+	struct iovec iov = { m, sizeof(*m) };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+	} ctl;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ck_assert_int_le(nfds, 3);
+	if (nfds > 0) {
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(h), fds, (size_t)nfds * sizeof(int));
+	}
+	ck_assert_int_eq(sendmsg(s, &mh, MSG_NOSIGNAL), sizeof(*m));
+}
+
 static void send_msg(int s, uint16_t type, uint16_t flags, uint64_t a0,
 		     uint64_t a1, int fd)
 {
 	struct gmd_msg m = { .magic = GMD_MAGIC, .type = type, .flags = flags,
 			     .arg = { a0, a1 } };
-	struct iovec iov = { &m, sizeof(m) };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
-		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &fd, sizeof(fd));
-	}
-	ck_assert_int_eq(sendmsg(s, &mh, MSG_NOSIGNAL), sizeof(m));
+	send_fds(s, &m, &fd, fd >= 0);
 }
 
-/* ATTACH with two descriptors, which the protocol forbids. */
+/* ATTACH with two descriptors, which a reader may not send. */
 static void send_two_fds(int s, int fd)
 {
 	struct gmd_msg m = { .magic = GMD_MAGIC, .type = GMD_ATTACH };
-	struct iovec iov = { &m, sizeof(m) };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-	} ctl;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
-	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(2 * sizeof(int));
 	int fds[2] = { fd, fd };
-	memcpy(CMSG_DATA(h), fds, sizeof(fds));
-	ck_assert_int_eq(sendmsg(s, &mh, MSG_NOSIGNAL), sizeof(m));
+	send_fds(s, &m, fds, 2);
+}
+
+/* A writer's ATTACH with its eventfd ('kick', or -1 for none) and its
+ * writeback interval. */
+static void send_writer(int s, int fd, int kick, uint64_t interval_ms)
+{
+	struct gmd_msg m = { .magic = GMD_MAGIC, .type = GMD_ATTACH,
+			     .flags = GMD_F_WRITE, .arg = { [3] = interval_ms } };
+	int fds[2] = { fd, kick };
+	send_fds(s, &m, fds, kick >= 0 ? 2 : 1);
 }
 
 /* One message within 'ms': 1, 0 at end of file, -ETIMEDOUT, -errno. */
@@ -257,6 +280,28 @@ static int status_writers(int s)
 	return writers;
 }
 
+/* The WRITEBACK record of the first file in a STATUS reply (zeros when
+ * no file is attached); the FILE record to 'file' when not NULL. */
+static struct gmd_msg status_writeback(int s, struct gmd_msg *file)
+{
+	struct gmd_msg m = request(s, GMD_STATUS, 0, 0, 0, -1), wb = { 0 }, f = { 0 };
+	ck_assert_int_eq(m.status, 0);
+	bool first = true;
+	for (uint32_t i = 0; i < m.count; i++) {
+		struct gmd_msg r;
+		ck_assert_int_eq(recv_msg(s, &r, REPLY_MS), 1);
+		if (r.type == GMD_REC_FILE && first)
+			f = r;
+		if (r.type == GMD_REC_WRITEBACK && first) {
+			wb = r;
+			first = false;
+		}
+	}
+	if (file)
+		*file = f;
+	return wb;
+}
+
 /* A new file of 'size' bytes in the test directory, open with 'flags'. */
 static int new_file(off_t size, int flags, char *path)
 {
@@ -273,6 +318,16 @@ static int new_file(off_t size, int flags, char *path)
 		ck_assert_int_ge(fd, 0);
 	}
 	return fd;
+}
+
+/* A new open file description of the file open on fd. */
+static int open_again(int fd, int flags)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int again = open(path, flags | O_CLOEXEC);
+	ck_assert_int_ge(again, 0);
+	return again;
 }
 
 static off_t size_of(int fd)
@@ -822,6 +877,241 @@ START_TEST(bad_config_exits_2)
 }
 END_TEST
 
+/* Pages of fd dirty or under writeback (cachestat(2)), or -1 where the
+ * kernel cannot say. */
+static long long unwritten_pages(int fd)
+{
+	struct { uint64_t off, len; } range = { 0, 0 };
+	struct { uint64_t cache, dirty, writeback, evicted, recently_evicted; } cs;
+	if (syscall(451 /* cachestat */, fd, &range, &cs, 0) < 0)
+		return -1;
+	return (long long)(cs.dirty + cs.writeback);
+}
+
+/* Dirties 'pages' pages of fd from 'first' through write(2). */
+static void dirty(int fd, size_t first, size_t pages)
+{
+	static char page[PS];
+	for (size_t i = 0; i < pages; i++) {
+		memset(page, (int)(first + i) | 1, PS);
+		ck_assert_int_eq(pwrite(fd, page, PS, (off_t)((first + i) * PS)), PS);
+	}
+}
+
+/* A writer's second descriptor must be a non-blocking eventfd; a reader
+ * sends none, nobody sends three. */
+START_TEST(writer_eventfd_checked)
+{
+	start_daemon(NULL);
+	int w = new_file(PS, O_RDWR, NULL);
+	int blocking = eventfd(0, EFD_CLOEXEC);
+	int good = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ck_assert_int_ge(blocking, 0);
+	ck_assert_int_ge(good, 0);
+
+	int s = conn();
+	send_writer(s, w, w, 0);                     /* the file again */
+	ck_assert_int_eq(reply_to(s, GMD_ATTACH).status, -EINVAL);
+	ck_assert_int_eq(request(s, GMD_STATUS, 0, 0, 0, -1).status, 0);  /* still served */
+	close(s);
+	s = conn();
+	send_writer(s, w, blocking, 0);              /* could block the daemon */
+	ck_assert_int_eq(reply_to(s, GMD_ATTACH).status, -EINVAL);
+	close(s);
+	s = conn();
+	struct gmd_msg m = { .magic = GMD_MAGIC, .type = GMD_ATTACH, .flags = GMD_F_WRITE };
+	int three[3] = { w, good, good };
+	send_fds(s, &m, three, 3);
+	ck_assert(closed_within(s, REPLY_MS));
+	close(s);
+
+	s = conn();
+	send_writer(s, w, good, 1000);
+	ck_assert_int_eq(reply_to(s, GMD_ATTACH).status, 0);
+	int t = conn();
+	ck_assert_int_eq(status_writers(t), 1);
+	close(t);
+	close(s);
+	close(good);
+	close(blocking);
+	close(w);
+}
+END_TEST
+
+/* The daemon starts writeback of a file when a writer's eventfd says its
+ * dirty limit was crossed, and on the shortest interval of its writers. */
+START_TEST(writeback_on_eventfd_and_interval)
+{
+	start_daemon(NULL);
+	int w = new_file(0, O_RDWR, NULL);
+	if (unwritten_pages(w) < 0)
+		printf("writeback_on_eventfd_and_interval: no cachestat(2), passes only\n");
+	int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int s = conn(), st = conn();
+	send_writer(s, w, kick, 0);                  /* no interval of its own */
+	ck_assert_int_eq(reply_to(s, GMD_ATTACH).status, 0);
+
+	dirty(w, 0, 64);
+	struct gmd_msg wb = status_writeback(st, NULL);
+	ck_assert_uint_eq(wb.arg[0], 0);             /* nothing asked for it yet */
+	uint64_t one = 1;
+	ck_assert_int_eq(write(kick, &one, sizeof(one)), sizeof(one));
+	long long deadline = now_ms() + 2000, left = 0;
+	while (now_ms() < deadline) {
+		wb = status_writeback(st, NULL);
+		left = unwritten_pages(w);
+		if (wb.arg[0] >= 1 && left <= 0)
+			break;
+		sleep_ms(10);
+	}
+	ck_assert_msg(wb.arg[0] == 1, "%llu passes after the eventfd",
+		      (unsigned long long)wb.arg[0]);
+	ck_assert_msg(left <= 0, "%lld pages not written back", left);
+
+	/* A second writer with a 50 ms interval: passes without any kick. */
+	int w2 = open_again(w, O_RDWR);
+	int s2 = conn();
+	send_writer(s2, w2, -1, 50);
+	ck_assert_int_eq(reply_to(s2, GMD_ATTACH).status, 0);
+	dirty(w, 64, 64);
+	deadline = now_ms() + 2000;
+	while (now_ms() < deadline) {
+		wb = status_writeback(st, NULL);
+		left = unwritten_pages(w);
+		if (wb.arg[0] >= 2 && left <= 0)
+			break;
+		sleep_ms(10);
+	}
+	ck_assert_msg(wb.arg[0] >= 2, "%llu passes on a 50 ms interval",
+		      (unsigned long long)wb.arg[0]);
+	ck_assert_msg(left <= 0, "%lld pages not written back", left);
+	close(s2);
+	close(s);
+	close(st);
+	close(w2);
+	close(kick);
+	close(w);
+}
+END_TEST
+
+/*
+ * Group commit: DATASYNC requests that arrive while an fdatasync runs
+ * are all answered by the next one. Writer A's request starts an
+ * fdatasync of many dirty megabytes; once STATUS shows it counted but
+ * not finished, B and C ask: after all three answers exactly two
+ * fdatasyncs ran. A trial where A's finished before B and C were
+ * counted proves nothing and is run again with more data.
+ */
+START_TEST(datasync_requests_share_one_fdatasync)
+{
+	start_daemon(NULL);
+	int w = new_file(0, O_RDWR, NULL);
+	int fds[3], socks[3];
+	for (int i = 0; i < 3; i++) {
+		fds[i] = open_again(w, O_RDWR);
+		socks[i] = conn();
+		send_writer(socks[i], fds[i], -1, 0);
+		ck_assert_int_eq(reply_to(socks[i], GMD_ATTACH).status, 0);
+	}
+	int st = conn();
+	bool shown = false;
+	size_t pages = 4096, at = 0;                 /* 16 MiB, then more */
+	for (int trial = 0; trial < 5 && !shown; trial++, pages *= 2) {
+		dirty(w, at, pages);
+		at += pages;
+		struct gmd_msg wb = status_writeback(st, NULL);
+		uint64_t requests = wb.arg[1], fsyncs = wb.arg[2];
+		send_msg(socks[0], GMD_DATASYNC, 0, 0, 0, -1);
+		do
+			wb = status_writeback(st, NULL);
+		while (wb.arg[1] < requests + 1);
+		bool a_running = wb.arg[2] == fsyncs;
+		if (a_running) {
+			send_msg(socks[1], GMD_DATASYNC, 0, 0, 0, -1);
+			send_msg(socks[2], GMD_DATASYNC, 0, 0, 0, -1);
+			do
+				wb = status_writeback(st, NULL);
+			while (wb.arg[1] < requests + 3);
+			shown = wb.arg[2] == fsyncs;     /* A's still running */
+		}
+		for (int i = 0; i < (a_running ? 3 : 1); i++)
+			ck_assert_int_eq(reply_to(socks[i], GMD_DATASYNC).status, 0);
+		wb = status_writeback(st, NULL);
+		ck_assert_uint_eq(wb.arg[1], requests + (a_running ? 3 : 1));
+		if (shown)
+			ck_assert_msg(wb.arg[2] == fsyncs + 2, "%llu fdatasyncs for 3 requests, "
+				      "2 of them made while the first ran",
+				      (unsigned long long)(wb.arg[2] - fsyncs));
+		else
+			ck_assert_uint_le(wb.arg[2], fsyncs + 3);
+	}
+	ck_assert_msg(shown, "every fdatasync ended before two more requests came");
+	ck_assert_int_eq(unwritten_pages(w) > 0, 0);
+	for (int i = 0; i < 3; i++) {
+		close(socks[i]);
+		close(fds[i]);
+	}
+	close(st);
+	close(w);
+}
+END_TEST
+
+/*
+ * A writeback error reaches every writer once, whichever request's
+ * fdatasync met it, as the kernel's errseq_t does for every open file
+ * description; a writer that attaches later is not told. The daemon runs
+ * with io_uring refused, so its fdatasync is a system call, which a
+ * preloaded library fails once with EIO (no device can fail on demand
+ * here); writeback without io_uring is tested on the way.
+ */
+START_TEST(writeback_error_told_once_to_each_writer)
+{
+	refuse_io_uring = true;
+	eio_at = 2;
+	start_daemon(NULL);
+	int w = new_file(0, O_RDWR, NULL);
+	int a = open_again(w, O_RDWR), b = open_again(w, O_RDWR);
+	int sa = conn(), sb = conn(), st = conn();
+	send_writer(sa, a, -1, 20);
+	ck_assert_int_eq(reply_to(sa, GMD_ATTACH).status, 0);
+	send_writer(sb, b, -1, 0);
+	ck_assert_int_eq(reply_to(sb, GMD_ATTACH).status, 0);
+
+	dirty(w, 0, 16);
+	ck_assert_int_eq(request(sa, GMD_DATASYNC, 0, 0, 0, -1).status, 0);   /* 1st */
+	ck_assert_int_eq(unwritten_pages(w) > 0, 0);
+	dirty(w, 16, 16);
+	ck_assert_int_eq(request(sa, GMD_DATASYNC, 0, 0, 0, -1).status, -EIO); /* 2nd */
+	ck_assert_int_eq(request(sb, GMD_DATASYNC, 0, 0, 0, -1).status, -EIO); /* told too */
+	ck_assert_int_eq(request(sa, GMD_DATASYNC, 0, 0, 0, -1).status, 0);    /* once */
+	ck_assert_int_eq(request(sb, GMD_DATASYNC, 0, 0, 0, -1).status, 0);
+	int c = open_again(w, O_RDWR), sc = conn();
+	send_writer(sc, c, -1, 0);
+	ck_assert_int_eq(reply_to(sc, GMD_ATTACH).status, 0);
+	ck_assert_int_eq(request(sc, GMD_DATASYNC, 0, 0, 0, -1).status, 0);    /* before it */
+
+	/* Background passes on the interval, as system calls. */
+	dirty(w, 32, 16);
+	struct gmd_msg f, wb;
+	long long deadline = now_ms() + 2000;
+	do {
+		sleep_ms(10);
+		wb = status_writeback(st, &f);
+	} while (wb.arg[0] == 0 && now_ms() < deadline);
+	ck_assert_uint_ge(wb.arg[0], 1);
+	ck_assert_uint_eq(wb.arg[3], 1);             /* one error */
+	ck_assert_int_eq(f.status, -EIO);            /* the last one */
+	close(sa);
+	close(sb);
+	close(sc);
+	close(st);
+	close(a);
+	close(b);
+	close(c);
+	close(w);
+}
+END_TEST
+
 START_TEST(growmapctl_status)
 {
 	start_daemon(NULL);
@@ -908,6 +1198,10 @@ static Suite *daemon_suite(void)
 		printf("socket_activation left out: no systemd-socket-activate\n");
 	tcase_add_test(tc, bad_config_exits_2);
 	tcase_add_test(tc, growmapctl_status);
+	tcase_add_test(tc, writer_eventfd_checked);
+	tcase_add_test(tc, writeback_on_eventfd_and_interval);
+	tcase_add_test(tc, datasync_requests_share_one_fdatasync);
+	tcase_add_test(tc, writeback_error_told_once_to_each_writer);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -631,7 +631,8 @@ END_TEST
 
 /* Where io_uring is refused (container seccomp profiles, or
  * kernel.io_uring_disabled), writeback is started with the system call and the
- * reason says so; nothing else changes. A child refuses io_uring_setup to
+ * reason says so; nothing else changes. (Through growmapd the daemon
+ * writes back, so the reason says nothing of it.) A child refuses io_uring_setup to
  * itself with a seccomp filter, as such a profile would. */
 START_TEST(writeback_without_io_uring)
 {
@@ -643,8 +644,14 @@ START_TEST(writeback_without_io_uring)
 		struct growmap *gm;
 		if (growmap_open(&gm, fd, 1 << 20, 0) < 0)
 			_exit(11);
+#ifdef TEST_DAEMON
+		/* growmapd writes back: the client has no ring to be refused. */
+		if (strstr(growmap_backend_reason(gm), "sync_file_range"))
+			_exit(12);
+#else
 		if (!strstr(growmap_backend_reason(gm), "writeback started with sync_file_range(2)"))
 			_exit(12);
+#endif
 		unsigned char *p = growmap_addr(gm);
 		for (size_t pg = 0; pg < 64; pg += 3)
 			tu_fill_page(p + pg * PS, (uint32_t)pg + 1, pg);

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -364,6 +365,75 @@ START_TEST(daemon_killed_clients_keep_working)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * Writeback is the daemon's: a client attached through it runs no
+ * writeback thread, and its syncs are the daemon's fdatasync. When the
+ * daemon dies, the client's next sync runs fdatasync itself and starts
+ * the thread, which writes back from then on.
+ */
+
+/* Threads of this process named 'name' (/proc/self/task/N/comm). */
+static int threads_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	ck_assert_ptr_nonnull(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char p[300], comm[32] = "";
+		snprintf(p, sizeof(p), "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(p, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+		n += strcmp(comm, name) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+START_TEST(writeback_is_the_daemons)
+{
+	pid_t d = tu_start_daemon();
+	setenv("GROWMAP_WRITEBACK_INTERVAL_MS", "50", 1);
+	int fd = tu_tmpfile(path);
+	struct growmap *gm;
+	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	ck_assert_int_eq(threads_named("growmap-wb"), 0);
+	unsigned char *p = growmap_addr(gm);
+	uint32_t seeds[64] = { 0 };
+	for (size_t pg = 0; pg < 32; pg++)
+		tu_fill_page(p + pg * PS, seeds[pg] = (uint32_t)pg + 7, pg);
+	/* The daemon's interval pass writes them back, no sync asked. */
+	long long left = tu_dirty_pages(fd);
+	for (int i = 0; i < 200 && left != 0; i++) {
+		usleep(10000);
+		left = tu_dirty_pages(fd);
+	}
+	ck_assert_msg(left <= 0, "%lld pages still dirty", left);
+	ck_assert_int_eq(growmap_sync(gm), 0);
+	struct growmap_stats st;
+	ck_assert_int_eq(growmap_stats(gm, &st), 0);
+	ck_assert_uint_eq(st.syncs, 1);
+	ck_assert_int_eq(threads_named("growmap-wb"), 0);
+
+	kill_daemon(d);
+	for (size_t pg = 32; pg < 64; pg++)
+		tu_fill_page(p + pg * PS, seeds[pg] = (uint32_t)pg + 7, pg);
+	ck_assert_int_eq(growmap_sync(gm), 0);       /* fdatasync of its own */
+	ck_assert_int_eq(threads_named("growmap-wb"), 1);
+	ck_assert_int_eq(growmap_close(gm), 0);
+	ck_assert_int_eq(threads_named("growmap-wb"), 0);
+	long long bad = tu_verify_file(fd, seeds, 64, tu_file_size(fd));
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	unsetenv("GROWMAP_WRITEBACK_INTERVAL_MS");
+	close(fd);
+	unlink(path);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * A daemon started afresh knows nothing of the clients of the one that
  * died, which go on writing: a writer attached through the new daemon,
  * alone as far as that daemon knows, must not cut the file under them
@@ -612,6 +682,7 @@ int main(void)
 	tcase_add_test(tc, killed_writer_keeps_stores_size_exact_within_1s);
 	tcase_add_test(tc, required_without_daemon_fails_auto_works_alone);
 	tcase_add_test(tc, daemon_killed_clients_keep_working);
+	tcase_add_test(tc, writeback_is_the_daemons);
 	tcase_add_test(tc, new_daemon_does_not_cut_under_an_old_client);
 	tcase_add_test(tc, restarted_daemon_relearns_the_floor);
 	tcase_add_test(tc, writers_alone_and_shared_exclude_each_other);

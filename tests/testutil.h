@@ -12,6 +12,8 @@
 
 #include <growmap.h>
 
+#include "refuse-syscall.h"
+
 #ifndef TEST_BACKEND
 #error "TEST_BACKEND must name the backend under test"
 #ifdef GROWMAPD_PROG
@@ -50,12 +52,6 @@ int tu_tmpfile(char *path);
 
 /* Size of the file open on fd. */
 off_t tu_file_size(int fd);
-
-/* Makes system call 'nr' fail with 'err' from now on, in this thread
- * only or in every thread of the process ('all_threads'), as a seccomp
- * profile would; it cannot be undone, so call it in a child. Returns 0
- * or -1 (errno set). */
-int tu_refuse_syscall(int nr, int err, bool all_threads);
 
 /* Dirty pages of the file in the page cache (cachestat(2), Linux 6.5),
  * or -1 where the kernel cannot say. */

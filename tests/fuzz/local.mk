@@ -17,19 +17,21 @@ endif
 # struct ending in a flexible array, inside a struct) a GNU extension,
 # which it is, and one gcc builds the library with.
 FUZZ_DAEMON_CPPFLAGS = $(AM_CPPFLAGS) -DGROWMAPD_FUZZ -I$(srcdir)/tests/fuzz
-FUZZ_DAEMON_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(FUZZ_CFLAGS) \
-	-Wno-gnu-variable-sized-type-not-at-end
+FUZZ_DAEMON_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(LIBURING_CFLAGS) \
+	$(FUZZ_CFLAGS) -Wno-gnu-variable-sized-type-not-at-end
 FUZZ_DAEMON_SOURCES = daemon/growmapd.c tests/fuzz/growmapd-fuzz.h \
 	lib/extent.c lib/extent.h lib/parse-number.c lib/parse-number.h lib/proto.h
 
 tests_fuzz_fuzz_protocol_SOURCES = tests/fuzz/fuzz_protocol.c $(FUZZ_DAEMON_SOURCES)
 tests_fuzz_fuzz_protocol_CPPFLAGS = $(FUZZ_DAEMON_CPPFLAGS)
 tests_fuzz_fuzz_protocol_CFLAGS = $(FUZZ_DAEMON_CFLAGS)
+tests_fuzz_fuzz_protocol_LDADD = $(LIBURING_LIBS)
 
 tests_fuzz_fuzz_daemon_config_SOURCES = tests/fuzz/fuzz_daemon_config.c \
 	$(FUZZ_DAEMON_SOURCES)
 tests_fuzz_fuzz_daemon_config_CPPFLAGS = $(FUZZ_DAEMON_CPPFLAGS)
 tests_fuzz_fuzz_daemon_config_CFLAGS = $(FUZZ_DAEMON_CFLAGS)
+tests_fuzz_fuzz_daemon_config_LDADD = $(LIBURING_LIBS)
 
 # lib/config.c and lib/log.c compiled in, as for tests/check_config.
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c lib/config.c lib/log.c \
