@@ -806,18 +806,23 @@ static int writeback_timers(void)
 	return next - now > INT32_MAX ? INT32_MAX : (int)(next - now);
 }
 
+/* An fdatasync of f that starts after now: at once through fd, or the
+ * next one when one is running. */
+static void want_datasync(struct file *f, int fd)
+{
+	if (f->sync_running)
+		f->sync_wanted = true;
+	else
+		start_datasync(f, fd);
+}
+
 /* DATASYNC from c. */
 static void do_datasync(struct client *c)
 {
 	struct file *f = c->file;
 	f->sync_requests++;
-	if (f->sync_running) {
-		f->sync_wanted = true;
-		c->sync_wait = f->sync_gen + 1;
-	} else {
-		c->sync_wait = f->sync_gen + 1;
-		start_datasync(f, c->fd);   /* may answer c at once */
-	}
+	c->sync_wait = f->sync_gen + 1;
+	want_datasync(f, c->fd);   /* may answer c at once */
 }
 
 /* Checks a writer's second descriptor: a non-blocking eventfd, which the
@@ -975,14 +980,21 @@ static void end_attachment(struct client *c, bool detached, const char *why)
 		/* A client that settled the file itself and left right after
 		 * knew its exact size better than the extent map does. */
 		bool self_settled = detached && c->settled_last && f->exact;
+		bool settled = false;
 		if (c->write && f->writers == 0 && !self_settled) {
-			if (other_writer_holds(c->fd, c->pid))
+			if (other_writer_holds(c->fd, c->pid)) {
 				logmsg(L_INFO, "not settling %llu:%llu: a writer this "
 				       "daemon does not know still holds it",
 				       dev_ull(f->dev), (unsigned long long)f->ino);
-			else
+			} else {
 				settle(f, c, detached);
+				settled = true;
+			}
 		}
+		/* A writer that died while others write on: its stores
+		 * durable now, not at the others' next sync. */
+		if (c->write && !detached && !settled)
+			want_datasync(f, c->fd);
 		if (held)
 			answer_queue(f);
 	}

@@ -1112,6 +1112,40 @@ START_TEST(writeback_error_told_once_to_each_writer)
 }
 END_TEST
 
+/* A writer that dies while another writes on: the daemon makes its
+ * stores durable at once (an fdatasync nobody asked for), and leaves
+ * the size to the survivor. */
+START_TEST(crashed_writer_made_durable)
+{
+	start_daemon(NULL);
+	int w = new_file(0, O_RDWR, NULL);
+	int a = open_again(w, O_RDWR), b = open_again(w, O_RDWR);
+	int sa = conn(), sb = conn(), st = conn();
+	send_writer(sa, a, -1, 0);
+	ck_assert_int_eq(reply_to(sa, GMD_ATTACH).status, 0);
+	send_writer(sb, b, -1, 0);
+	ck_assert_int_eq(reply_to(sb, GMD_ATTACH).status, 0);
+	dirty(w, 0, 64);
+	close(sa);                                   /* dies: no DETACH */
+	struct gmd_msg wb;
+	long long deadline = now_ms() + 2000;
+	do {
+		sleep_ms(5);
+		wb = status_writeback(st, NULL);
+	} while (wb.arg[2] == 0 && now_ms() < deadline);
+	ck_assert_uint_eq(wb.arg[1], 0);             /* no request */
+	ck_assert_uint_eq(wb.arg[2], 1);             /* one fdatasync */
+	ck_assert_int_eq(unwritten_pages(w) > 0, 0);
+	ck_assert_int_eq(size_of(w), 64 * PS);
+	ck_assert_int_eq(status_writers(st), 1);
+	close(sb);
+	close(st);
+	close(a);
+	close(b);
+	close(w);
+}
+END_TEST
+
 START_TEST(growmapctl_status)
 {
 	start_daemon(NULL);
@@ -1202,6 +1236,7 @@ static Suite *daemon_suite(void)
 	tcase_add_test(tc, writeback_on_eventfd_and_interval);
 	tcase_add_test(tc, datasync_requests_share_one_fdatasync);
 	tcase_add_test(tc, writeback_error_told_once_to_each_writer);
+	tcase_add_test(tc, crashed_writer_made_durable);
 	suite_add_tcase(s, tc);
 	return s;
 }
