@@ -150,6 +150,13 @@ static void start_daemon(const char *config)
 			snprintf(at, sizeof(at), "%d", eio_at);
 			setenv("GROWMAPD_TEST_EIO_AT", at, 1);
 			setenv("LD_PRELOAD", FDATASYNC_EIO_SO, 1);
+			/* A daemon built with AddressSanitizer wants its runtime
+			 * first, which a preload cannot be. */
+			char asan[512];
+			const char *old = getenv("ASAN_OPTIONS");
+			snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0",
+				 old ? old : "", old && *old ? ":" : "");
+			setenv("ASAN_OPTIONS", asan, 1);
 		}
 		if (config)
 			execl(GROWMAPD_PROG, "growmapd", "--socket", sock_path,
