@@ -548,6 +548,8 @@ static int uffd_after_fork(struct growmap *gm)
 	ub->uffd = ub->stop_fd = ub->pagemap_fd = -1;
 	ub->wp = old->wp;
 	gm->backend = ub;
+	free(old->page_buf);   /* the child's copies (no lock of them is taken) */
+	free(old);
 	ub->page_buf = aligned_alloc(gm->page_size, gm->page_size);
 	if (!ub->page_buf)
 		return -ENOMEM;

@@ -297,6 +297,9 @@ void gm_daemon_after_fork(struct growmap *gm)
 	struct gm_daemon *old = gm->daemon;
 	if (old->sock >= 0)
 		close(old->sock);   /* the parent's connection stays its own */
+	char path[sizeof(old->path)];
+	memcpy(path, old->path, sizeof(path));
+	free(old);   /* the child's copy; its lock is neither taken nor destroyed */
 	gm->daemon = NULL;
 	off_t floor;
 	enum gm_daemon_mode mode = gm->cfg.daemon;
@@ -313,7 +316,7 @@ void gm_daemon_after_fork(struct growmap *gm)
 	d->sock = -1;
 	d->lost = true;
 	pthread_mutex_init(&d->lock, NULL);
-	snprintf(d->path, sizeof(d->path), "%s", old->path);
+	memcpy(d->path, path, sizeof(d->path));
 	gm->daemon = d;
 	gm_log(&gm->cfg, GM_LOG_WARN, "after fork: %s; the child does not cut the file "
 	       "to its exact size", gm->daemon_why);

@@ -307,8 +307,9 @@ int gm_writeback_init(struct growmap *gm)
 }
 
 /* In the child of fork(): the parent's writeback state was copied, its
- * thread was not. Drops the copies of the parent's descriptors and starts
- * afresh (the copied memory itself is left: its locks may be held); the
+ * thread was not. Drops the copies of the parent's descriptors and memory
+ * and starts afresh (the copied locks, which a parent's thread may have
+ * held, are neither taken nor destroyed); the
  * caller then calls gm_writeback_start(), once attached again. */
 int gm_writeback_after_fork(struct growmap *gm)
 {
@@ -318,6 +319,7 @@ int gm_writeback_after_fork(struct growmap *gm)
 			io_uring_queue_exit(old->ring);
 		if (old->wake_fd >= 0)
 			close(old->wake_fd);
+		free(old);   /* its locks are never taken or destroyed here */
 	}
 	gm->wb = NULL;
 	return gm_writeback_init(gm);
