@@ -454,9 +454,10 @@ static int settle_owned(struct growmap *gm, off_t size)
  * into). The highest stored page is found with the mapping live; then
  * everything mapped above the size found goes back to placeholder, so no
  * store can land there unseen, and a second look catches a store that
- * landed there in between. Only then is the file cut to size.
+ * landed there in between. Only then is the file cut to size, which
+ * goes to *settled, read under the lock.
  */
-static int settle_exact(struct growmap *gm)
+static int settle_exact(struct growmap *gm, off_t *settled)
 {
 	struct gm_grow *g = &gm->grow;
 	size_t ps = gm->page_size;
@@ -512,6 +513,7 @@ static int settle_exact(struct growmap *gm)
 	}
 	if (r == 0)
 		r = set_file_size(gm, size);
+	*settled = g->file_size;
 	gm_grow_unlock(gm);
 	return r;
 }
@@ -532,17 +534,28 @@ int gm_settle_size(struct growmap *gm, bool apply_owned, off_t owned_size)
 		 * may have pages mapped above any size found here. */
 		if (!gm_daemon_sync_begin(gm, &floor))
 			return 1;
+		gm_grow_lock(gm);
 		gm->grow.floor_size = floor;
+		gm_grow_unlock(gm);
 	}
 	int r;
+	off_t settled = -1;
 	if (apply_owned) {
 		gm_grow_lock(gm);
 		r = settle_owned(gm, owned_size);
+		settled = gm->grow.file_size;
 		gm_grow_unlock(gm);
 	} else {
-		r = settle_exact(gm);
+		r = settle_exact(gm, &settled);
+	}
+	/* The size left, as the lock saw it: a fault served right after
+	 * may have grown the file already. */
+	if (gm->daemon && settled < 0) {   /* failed before it cut the file */
+		gm_grow_lock(gm);
+		settled = gm->grow.file_size;
+		gm_grow_unlock(gm);
 	}
 	if (gm->daemon)
-		gm_daemon_settled(gm, gm->grow.file_size);
+		gm_daemon_settled(gm, settled);
 	return r;
 }
