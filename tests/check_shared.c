@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -434,6 +435,61 @@ START_TEST(writeback_is_the_daemons)
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * Two writers closing at once: each one's sync finds the other attached
+ * and leaves the size; the last DETACH the daemon handles must settle it,
+ * which it does only if no other writer holds its pid's lock byte then.
+ * A writer lets go of its locks before it detaches, or the daemon could
+ * see the other still holding its byte a moment after its own DETACH.
+ */
+struct close_sync {
+	int ready, go;
+};
+
+static int close_together(int fd, int proc, struct close_sync *cs)
+{
+	struct growmap *gm;
+	if (growmap_open(&gm, fd, (size_t)1 << 20, 0) < 0)
+		return 2;
+	unsigned char *base = growmap_addr(gm);
+	size_t page = proc ? 40 : 10;
+	tu_fill_page(base + page * PS, (uint32_t)page + 1, page);
+	__atomic_add_fetch(&cs->ready, 1, __ATOMIC_ACQ_REL);
+	for (int i = 0; i < 2000000 && !__atomic_load_n(&cs->go, __ATOMIC_ACQUIRE); i++)
+		sched_yield();
+	return growmap_close(gm) == 0 ? 0 : 3;
+}
+
+START_TEST(writers_closing_together_leave_the_exact_size)
+{
+	pid_t d = tu_start_daemon();
+	int fd = tu_tmpfile(path);
+	struct close_sync *cs = mmap(NULL, sizeof(*cs), PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(cs, MAP_FAILED);
+	pid_t kids[2];
+	for (int proc = 0; proc < 2; proc++) {
+		kids[proc] = fork();
+		ck_assert_int_ge(kids[proc], 0);
+		if (kids[proc] == 0)
+			_exit(close_together(fd, proc, cs));
+	}
+	for (int i = 0; i < 20000 && __atomic_load_n(&cs->ready, __ATOMIC_ACQUIRE) < 2; i++)
+		usleep(1000);
+	__atomic_store_n(&cs->go, 1, __ATOMIC_RELEASE);
+	wait_child_ok(kids[0]);
+	wait_child_ok(kids[1]);
+	ck_assert_int_eq(wait_for_size(fd, 41 * PS, 1000), 41 * PS);
+	uint32_t seeds[41] = { [10] = 11, [40] = 41 };
+	long long bad = tu_verify_file(fd, seeds, 41, 41 * PS);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	munmap(cs, sizeof(*cs));
+	close(fd);
+	unlink(path);
+	ck_assert_int_eq(tu_stop_daemon(d), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * A daemon started afresh knows nothing of the clients of the one that
  * died, which go on writing: a writer attached through the new daemon,
  * alone as far as that daemon knows, must not cut the file under them
@@ -683,6 +739,7 @@ int main(void)
 	tcase_add_test(tc, required_without_daemon_fails_auto_works_alone);
 	tcase_add_test(tc, daemon_killed_clients_keep_working);
 	tcase_add_test(tc, writeback_is_the_daemons);
+	tcase_add_loop_test(tc, writers_closing_together_leave_the_exact_size, 0, 20);
 	tcase_add_test(tc, new_daemon_does_not_cut_under_an_old_client);
 	tcase_add_test(tc, restarted_daemon_relearns_the_floor);
 	tcase_add_test(tc, writers_alone_and_shared_exclude_each_other);
