@@ -318,9 +318,14 @@ static void destroy(struct growmap *gm)
 	if (gm->base)
 		gm_range_release(gm);
 	/* With nothing mapped here any more: the daemon may cut the file
-	 * once we are gone. */
-	gm_daemon_detach(gm);
+	 * once we are gone. The locks go first: the daemon settles a file
+	 * at its last writer's DETACH only when no other process holds its
+	 * pid's byte, so a writer that still held it a moment after its
+	 * own DETACH could keep the file from being settled when two close
+	 * at once. (The daemon's own shared lock on the descriptor we gave
+	 * it still keeps writers alone out until it has let go.) */
 	drop_writer_lock(gm);
+	gm_daemon_detach(gm);
 	if (gm->lock_fd >= 0)
 		close(gm->lock_fd);
 	if (gm->fd >= 0)
