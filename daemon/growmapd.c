@@ -46,6 +46,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -620,7 +621,9 @@ static int file_any_fd(const struct file *f)
 }
 
 /* An operation of 'kind' on f finished with 'res'. May answer clients
- * (and doom them) and free f. */
+ * (and doom them); never frees f, which whoever called it still uses:
+ * ring_event() puts it after, an operation run at once leaves it to
+ * op_submit()'s caller. */
 static void op_done(struct file *f, enum op_kind kind, int res)
 {
 	f->ops--;
@@ -650,7 +653,6 @@ static void op_done(struct file *f, enum op_kind kind, int res)
 			start_datasync(f, fd);
 		break;
 	}
-	file_put(f);
 }
 
 static void op_complete(struct op *op, int res)
@@ -663,7 +665,8 @@ static void op_complete(struct op *op, int res)
 }
 
 /* Starts 'kind' on f through (a duplicate of) fd: on the ring, or at
- * once where there is none (op_done() then runs before this returns). */
+ * once where there is none (op_done() then runs before this returns, and
+ * f stays listed until the caller puts it). */
 static void op_submit(struct file *f, enum op_kind kind, int fd)
 {
 	f->ops++;
@@ -722,8 +725,11 @@ static void ring_event(void)
 		struct op *op = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 		io_uring_cqe_seen(&ring, cqe);
-		if (op)
+		if (op) {
+			struct file *f = op->f;
 			op_complete(op, res);
+			file_put(f);
+		}
 	}
 	end_doomed();
 }
@@ -758,12 +764,24 @@ static void start_writeback(struct file *f, int fd)
 	op_submit(f, OP_WRITEBACK, fd);
 }
 
-/* A writer's dirty limit was crossed (its eventfd). */
+static void drop_kick_fd(struct client *c);
+
+/* A writer's dirty limit was crossed (its eventfd). Read with
+ * RWF_NOWAIT: O_NONBLOCK is the client's to clear again (one open file
+ * description), and another watch of the same eventfd may have emptied
+ * it in this batch; a plain read() would then block the daemon. */
 static void kick_event(struct client *c)
 {
 	uint64_t n;
-	if (read(c->kick_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+	struct iovec iov = { &n, sizeof(n) };
+	if (c->kick_fd < 0)
+		return;   /* dropped earlier in this batch */
+	if (preadv2(c->kick_fd, &iov, 1, -1, RWF_NOWAIT) < 0 && errno != EAGAIN) {
+		logmsg(L_WARN, "pid %d: eventfd: %s; no longer watched", (int)c->pid,
+		       strerror(errno));
+		drop_kick_fd(c);
 		return;
+	}
 	if (c->state == C_ATTACHED)
 		start_writeback(c->file, c->fd);
 }
@@ -1224,9 +1242,9 @@ static void do_status(struct client *c)
 	uint64_t index = 0;
 	list_for_each(l, &files) {
 		const struct file *f = container_of(l, struct file, link);
-		const struct link *any = list_empty(&f->attached) ? f->queue.next
-								  : f->attached.next;
-		int fd = container_of(any, struct client, flink)->fd;
+		/* A file only operations in flight keep listed (its last
+		 * client gone) has no descriptor here: size and cache unknown. */
+		int fd = file_any_fd(f);
 		struct stat st;
 		struct gmd_msg *r = &m[i++];
 		*r = (struct gmd_msg){ .magic = GMD_MAGIC, .type = GMD_REC_FILE,
