@@ -102,8 +102,11 @@ enum gmd_type {
 	/*
 	 * Status records (daemon to growmapctl).
 	 * FILE: arg[0] st_dev, arg[1] st_ino, arg[2] size, arg[3] floor,
-	 *   arg[4] dirty bytes, arg[5] bytes under writeback (-1: unknown);
-	 *   count = writers, flags = readers, status = last error seen.
+	 *   arg[4] dirty bytes, arg[5] bytes under writeback (-1: unknown;
+	 *   size, dirty and writeback all -1 for a file no client is
+	 *   attached to any more, listed while its settle or writeback
+	 *   completes); count = writers, flags = readers, status = last
+	 *   error seen.
 	 * CLIENT: arg[0] pid, arg[1] uid, arg[2] index of its FILE record,
 	 *   arg[3] bytes reserved; flags = GMD_F_WRITE when writable.
 	 */

@@ -9,6 +9,7 @@
 #define GROWMAPD_FUZZ_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct client;
@@ -26,6 +27,20 @@ struct client *gmd_fuzz_connect(int sock, uid_t uid, bool allowed);
  * no waiting), as one turn of the daemon's main loop; returns how many
  * there were. Aborts when the daemon's state breaks an invariant. */
 int gmd_fuzz_poll(void);
+
+/* Whether operations go through io_uring (the default, where the kernel
+ * allows it) or run at once as system calls, as in a daemon io_uring was
+ * refused to. Only between inputs, with nothing in flight. */
+void gmd_fuzz_ring(bool use);
+
+/* The ring's completions are not events of gmd_fuzz_poll: this waits for
+ * every operation in flight and handles their completions (the disk is
+ * done); returns whether there were any. Aborts as gmd_fuzz_poll does. */
+bool gmd_fuzz_complete(void);
+
+/* Moves the daemon's clock (its writeback intervals) 'ms' forward; it
+ * stands still otherwise. */
+void gmd_fuzz_advance(uint64_t ms);
 
 /* The peer process of c died (its pidfd became readable). */
 void gmd_fuzz_exit(struct client *c);
