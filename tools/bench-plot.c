@@ -8,7 +8,8 @@
  *                                  MB/s when the workload has no K1 run)
  *   summary.dat / .png / .svg      all workloads, clustered bars
  *   latency-<workload>.dat / .png / .svg
- *                                  first-touch latency histogram
+ *                                  latency histogram (first touch, or
+ *                                  sync)
  *   plots.gp                       the script; redraw with
  *                                  gnuplot plots.gp (from anywhere), or
  *                                  gnuplot -e "dir='elsewhere'" plots.gp
@@ -684,6 +685,10 @@ static int plot_latency(struct plot *p, const char *w)
 		return 0;
 	}
 	size_t nc = cs.n;
+	const char *what = "first-touch";   /* or "sync": the workload's samples */
+	for (size_t i = 0; i < p->nlat; i++)
+		if (same(p->lat[i].workload, w) && p->lat[i].what)
+			what = p->lat[i].what;
 	double *frac = calloc(nc * LAT_NBINS, sizeof(*frac));
 	size_t *total = calloc(nc, sizeof(*total));
 	char *name = file_part(w);
@@ -723,10 +728,10 @@ static int plot_latency(struct plot *p, const char *w)
 	err = open_in(p, fname, ".dat", "", &f);
 	if (err)
 		goto out;
-	fprintf(f, "# growmap-bench first-touch latency, workload %s: %s\n"
+	fprintf(f, "# growmap-bench %s latency, workload %s: %s\n"
 		"# %d logarithmic bins per decade from %g ns to %g ns (samples outside"
 		" counted in the first/last bin), fraction of each contender's samples\n"
-		"# 1:bin_low_ns 2:bin_high_ns", str_or(w, "?"), workload_title(p, w),
+		"# 1:bin_low_ns 2:bin_high_ns", what, str_or(w, "?"), workload_title(p, w),
 		LAT_PER_DECADE, LAT_MIN_NS, lat_edge(LAT_NBINS));
 	for (size_t c = 0; c < nc; c++) {
 		fprintf(f, " %zu:", c + 3);
@@ -760,14 +765,14 @@ static int plot_latency(struct plot *p, const char *w)
 	err = -ENOMEM;
 	if (!t)
 		goto out;
-	snprintf(t, tlen, "%s  -  first-touch latency", title);
+	snprintf(t, tlen, "%s  -  %s latency", title, what);
 	chart_begin(p, fname);
 	fputs("set title ", g);
 	put_gp_str(g, t);
 	free(t);
-	fputs("\nset xlabel \"first-touch latency (ns)\"\n"
-	      "set ylabel \"fraction of touches per bin (20 bins per decade)\"\n"
-	      "set logscale x 10\n", g);
+	fprintf(g, "\nset xlabel \"%s latency (ns)\"\n"
+		"set ylabel \"fraction of %s per bin (20 bins per decade)\"\n"
+		"set logscale x 10\n", what, strcmp(what, "sync") ? "touches" : "syncs");
 	/* headroom for the key */
 	fprintf(g, "set xrange [%.6g:%.6g]\nset yrange [0:%.6g]\nset xtics nomirror (",
 		lat_edge(b0), lat_edge(b1), maxfrac * 1.3);

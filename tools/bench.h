@@ -20,7 +20,8 @@ struct bench_result {
 	double vs_k1;            /* K1 median time / this median time (>1: faster
 				    than K1); NAN when K1 did not run */
 	double vs_signal;        /* likewise against the signal backend */
-	double p50_ns, p99_ns;   /* first-touch latency, NAN when not measured */
+	double p50_ns, p99_ns;   /* first-touch latency (syncs: a sync's), NAN
+				    when not measured */
 	long peak_rss_kib;       /* largest peak RSS of the runs' processes */
 	double wb_mb_per_s;      /* (d) only: bytes / median time of the
 				    writing-back part; NAN elsewhere */
@@ -35,13 +36,14 @@ struct bench_result {
 	unsigned failed_runs;    /* runs that failed (the median is of the rest) */
 };
 
-/* First-touch latencies of one contender on the workload that measures
- * them (all repetitions pooled). */
+/* Latencies of one contender on a workload that measures them (all
+ * repetitions pooled): first touches, or syncs. */
 struct bench_latencies {
 	const char *workload;
 	const char *contender;
-	const uint64_t *ns;      /* one sample per first touch */
+	const uint64_t *ns;      /* one sample per first touch, or per sync */
 	size_t n;
+	const char *what;        /* "first-touch" or "sync" */
 };
 
 /*

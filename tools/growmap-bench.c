@@ -41,6 +41,11 @@
  * ftruncate it to the final size first), filling the even and the odd
  * 2 MiB chunks; a local growmap writer excludes every other writer
  * (-EBUSY), so uffd and signal fork one process that fills it all.
+ *
+ * The syncs workload is four processes each storing a few new pages and
+ * syncing, round after round: the daemon contenders and K1 share one
+ * file (through the daemon, syncs that meet share an fdatasync), uffd
+ * and signal each sync a file of its own, for the same reason as above.
  */
 #include "config.h"
 
@@ -75,6 +80,7 @@
 #include <growmap.h>
 
 #include "bench.h"
+#include "proto.h"
 
 #define PS 4096u
 #define MIB (1024u * 1024u)
@@ -90,10 +96,10 @@ static const char *const contender_name[NCONTENDERS] = {
 
 enum workload { W_SEQFILL, W_SEQFILL_2G, W_SPARSE, W_READ_COLD, W_READ_WARM, W_READ_RW,
 		W_READ_RW_COLD, W_REWRITE, W_THREADS1, W_THREADSN, W_MEMCG, W_RESERVE_8T,
-		W_SHARED, NWORKLOADS };
+		W_SHARED, W_SYNCS, NWORKLOADS };
 static const char *const workload_name[NWORKLOADS] = {
 	"seqfill", "seqfill-2g", "sparse", "read-cold", "read-warm", "read-rw", "read-rw-cold",
-	"rewrite", "threads-1", "threads-n", "memcg", "reserve-8t", "shared",
+	"rewrite", "threads-1", "threads-n", "memcg", "reserve-8t", "shared", "syncs",
 };
 
 /* seqfill-2g's file, and reserve-8t's reservation and second store. */
@@ -103,6 +109,10 @@ static const char *const workload_name[NWORKLOADS] = {
 
 /* shared: chunk k of the file is filled by process k % 2. */
 #define SHARED_CHUNK (2 * MIB)
+
+/* syncs: processes, and new pages each stores before each sync. */
+#define SYNCS_PROCS 4u
+#define SYNCS_PAGES 4u
 
 /* The growmapd the daemon contenders attach through: one for the whole
  * run, started by the benchmark in a directory of its own (a socket path
@@ -115,6 +125,8 @@ static struct {
 	char why[300];         /* why the daemon contenders are n/a, or "" */
 } gmd;
 
+static int daemon_file_syncs(int fd, uint64_t *requests, uint64_t *fdatasyncs);
+
 struct params {
 	size_t size;           /* bytes: sequential fill, read and rewrite files */
 	size_t reserve;        /* sparse workload's reservation */
@@ -124,6 +136,7 @@ struct params {
 	size_t memcg_size;     /* memcg workload: bytes written ... */
 	size_t memcg_limit;    /* ... by a child in a cgroup limited to this */
 	unsigned threads;      /* threads-n */
+	size_t sync_rounds;    /* syncs: rounds of stores and a sync per process */
 	unsigned reps;
 	unsigned timeout_s;    /* a run taking longer is killed and fails */
 	bool prewarm;          /* touch the run's memory before it (below) */
@@ -146,6 +159,9 @@ struct run_report {
 	double rss_growth_kib; /* reserve-8t: peak RSS growth, KiB; else NAN */
 	bool wb_syscall;       /* writeback was started without io_uring */
 	uint64_t wb_passes;    /* background writeback passes (growmap) */
+	uint64_t sync_requests;/* syncs through the daemon: its DATASYNC requests
+				  for the file and the fdatasync(2) calls that */
+	uint64_t fdatasyncs;   /* served them, before close; 0 when unknown */
 	bool timed_out;        /* set by the parent: the run was killed */
 	uint64_t nlat;         /* latency samples that follow */
 };
@@ -245,6 +261,7 @@ static bool applies(enum workload w, enum contender who)
 		return who == C_UFFD || who == C_SIGNAL;
 	case W_SHARED:             /* sharing, K1's two processes, and one local
 				      growmap process writing the file alone */
+	case W_SYNCS:              /* likewise; local: a file per process */
 		return who == C_UFFD || who == C_SIGNAL || through_daemon(who) || who == C_K1;
 	case W_SPARSE:             /* no final size to own, no pwrite */
 		return who != C_PWRITE && !owns_size(who);
@@ -401,6 +418,16 @@ static int map_close(struct mapping *m)
 	if (fdatasync(m->fd) < 0 && !r)
 		r = -errno;
 	return r;
+}
+
+/* Makes the stores so far durable and stays attached: growmap_sync, or
+ * for K1 msync(MS_SYNC) of the 'len' bytes at 'off' that were stored
+ * (on Linux the fdatasync(2) of that range). */
+static int map_sync(struct mapping *m, size_t off, size_t len)
+{
+	if (m->gm)
+		return growmap_sync(m->gm);
+	return msync(m->base + off, len, MS_SYNC) < 0 ? -errno : 0;
 }
 
 /* ---- verification: the file itself, through pread ---- */
@@ -1055,6 +1082,206 @@ static void run_shared(struct run_ctx *c)
 	close(fd);
 }
 
+/* (i) Whether the syncs workload's processes share one file: through the
+ * daemon and K1; a local growmap writer excludes every other (-EBUSY). */
+static bool syncs_share(enum contender who)
+{
+	return through_daemon(who) || who == C_K1;
+}
+
+/* (i) Tells the run this process is at one of its two waits, then waits
+ * for the run's word: the end of 'go', whose write end only the run
+ * holds. */
+static void syncs_wait(int ready, int go)
+{
+	char b = 0;
+	if (write(ready, &b, 1) != 1)
+		_exit(1);
+	while (read(go, &b, 1) < 0 && errno == EINTR)
+		;
+}
+
+/* (i) One of the syncs workload's processes: attach its file, wait for
+ * the start, then p->sync_rounds rounds of SYNCS_PAGES new pages stored
+ * and a sync, each sync timed into lat[]; wait again (the run asks the
+ * daemon for its counts meanwhile), then close. In round i the process
+ * stores pages (i * nslots + slot) * SYNCS_PAGES on: on a shared file
+ * slot is its index and nslots the processes, on its own file 0 and 1. */
+static void syncs_process(const struct run_ctx *c, int fd, unsigned slot, unsigned nslots,
+			  int ready, const int *go, uint64_t *lat, struct shared_report *out)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	size_t rounds = c->p->sync_rounds, size = rounds * nslots * SYNCS_PAGES * PS;
+	struct mapping m = { .who = c->who };
+	int r = map_open(&m, fd, size, (off_t)size, true);
+	if (r < 0) {
+		*out = (struct shared_report){ .err = r, .what = "open" };
+		_exit(1);
+	}
+	syncs_wait(ready, go[0]);
+	for (size_t i = 0; i < rounds; i++) {
+		size_t first = (i * nslots + slot) * SYNCS_PAGES;
+		struct slice s = { m.base, first, SYNCS_PAGES };
+		fill_slice(&s);
+		uint64_t a = now_ns();
+		r = map_sync(&m, first * PS, SYNCS_PAGES * PS);
+		lat[i] = now_ns() - a;
+		if (r < 0) {
+			*out = (struct shared_report){ .err = r, .what = "sync" };
+			_exit(1);
+		}
+	}
+	syncs_wait(ready, go[1]);
+	if ((r = map_close(&m)) < 0) {
+		*out = (struct shared_report){ .err = r, .what = "close" };
+		_exit(1);
+	}
+	*out = (struct shared_report){ .signal_faults = m.signal_faults,
+				       .wb_syscall = m.wb_syscall, .wb_passes = m.wb_passes };
+	_exit(0);
+}
+
+/* (i) Whether one of the n processes has ended (it can only have failed:
+ * each waits for the run before it closes); none is reaped. */
+static bool any_gone(const pid_t *pid, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid[i], &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid)
+			return true;
+	}
+	return false;
+}
+
+/* (i) A byte from each of the n processes at one of their waits: true,
+ * or false when one of them ended instead. */
+static bool syncs_gather(int ready, const pid_t *pid, unsigned n)
+{
+	for (unsigned got = 0; got < n;) {
+		struct pollfd pfd = { .fd = ready, .events = POLLIN };
+		int r = poll(&pfd, 1, 100);
+		if (r < 0 && errno != EINTR)
+			return false;
+		if (r > 0) {
+			char buf[SYNCS_PROCS];
+			ssize_t k = read(ready, buf, n - got);
+			if (k == 0 || (k < 0 && errno != EINTR))
+				return false;
+			got += k > 0 ? (unsigned)k : 0;
+		} else if (any_gone(pid, n)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* (i) SYNCS_PROCS processes, each attached to the file (daemon
+ * contenders, K1) or to a new file of its own (uffd, signal), each doing
+ * p->sync_rounds rounds of SYNCS_PAGES new pages stored and a sync. Timed
+ * from the start the run gives them, all attached, until the last has
+ * done its last sync; each sync's latency is a sample. Through the daemon
+ * its counts of DATASYNC requests and fdatasync calls for the file are
+ * read before the processes close. */
+static void run_syncs(struct run_ctx *c)
+{
+	const struct params *p = c->p;
+	unsigned nproc = SYNCS_PROCS, nfiles = syncs_share(c->who) ? 1 : SYNCS_PROCS;
+	size_t rounds = p->sync_rounds, nlat = nproc * rounds;
+	size_t shm_len = nproc * sizeof(struct shared_report) + nlat * sizeof(uint64_t);
+	struct shared_report *sr = mmap(NULL, shm_len, PROT_READ | PROT_WRITE,
+					MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sr == MAP_FAILED)
+		return fail(c, "mmap", -errno);
+	uint64_t *lat = (uint64_t *)(sr + nproc);
+	int fd[SYNCS_PROCS], ready[2], go[2][2];
+	for (unsigned i = 0; i < nfiles; i++)
+		if ((fd[i] = new_file(p)) < 0)
+			return fail(c, "creating the file", fd[i]);
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go[0], O_CLOEXEC) < 0 ||
+	    pipe2(go[1], O_CLOEXEC) < 0)
+		return fail(c, "pipe", -errno);
+	fflush(NULL);
+	uint64_t child_faults0 = children_faults();
+	pid_t pid[SYNCS_PROCS];
+	unsigned started = 0;
+	int r = 0, status[SYNCS_PROCS] = { 0 };
+	for (unsigned i = 0; i < nproc; i++) {
+		if ((pid[i] = fork()) == 0) {
+			close(ready[0]);
+			close(go[0][1]);
+			close(go[1][1]);
+			int gor[2] = { go[0][0], go[1][0] };
+			syncs_process(c, fd[nfiles > 1 ? i : 0], nfiles > 1 ? 0 : i,
+				      nfiles > 1 ? 1 : nproc, ready[1], gor, lat + i * rounds, &sr[i]);
+		}
+		if (pid[i] < 0) {
+			r = -errno;
+			break;
+		}
+		started++;
+	}
+	close(ready[1]);
+	close(go[0][0]);
+	close(go[1][0]);
+	bool all = r == 0 && syncs_gather(ready[0], pid, nproc);
+	timing_begin(c);
+	close(go[0][1]);               /* the start */
+	all = all && syncs_gather(ready[0], pid, nproc);
+	double t1 = now();
+	if (all && through_daemon(c->who))
+		daemon_file_syncs(fd[0], &c->rep.sync_requests, &c->rep.fdatasyncs);
+	close(go[1][1]);               /* the close */
+	for (unsigned i = 0; i < started; i++)
+		while (waitpid(pid[i], &status[i], 0) < 0 && errno == EINTR)
+			;
+	close(ready[0]);               /* not before: a write to it must not fail */
+	if (r < 0)
+		return fail(c, "fork", r);
+	for (unsigned i = 0; i < nproc; i++) {
+		if (WIFEXITED(status[i]) && !WEXITSTATUS(status[i]))
+			continue;
+		c->rep.ok = -1;
+		if (sr[i].err)
+			snprintf(c->rep.why, sizeof(c->rep.why), "process %u: %s: %s", i,
+				 sr[i].what, strerror(-sr[i].err));
+		else
+			snprintf(c->rep.why, sizeof(c->rep.why), "process %u died (%s %d)", i,
+				 WIFSIGNALED(status[i]) ? "signal" : "exit",
+				 WIFSIGNALED(status[i]) ? WTERMSIG(status[i]) : WEXITSTATUS(status[i]));
+		return;
+	}
+	struct mapping sum = { .who = c->who };
+	for (unsigned i = 0; i < nproc; i++) {
+		sum.signal_faults += sr[i].signal_faults;
+		sum.wb_syscall |= sr[i].wb_syscall;
+		sum.wb_passes += sr[i].wb_passes;
+	}
+	timing_end(c, &sum);
+	c->rep.seconds = t1 - c->t0;   /* the rounds; faults: open to close */
+	c->rep.faults += children_faults() - child_faults0;
+	c->rep.pages = nlat * SYNCS_PAGES;
+	c->rep.bytes = c->rep.pages * PS;
+	size_t size = rounds * (nproc / nfiles) * SYNCS_PAGES * PS;
+	blkcnt_t blocks = 0;
+	int v = 0;
+	for (unsigned i = 0; i < nfiles; i++) {
+		struct stat st;
+		if (fstat(fd[i], &st) == 0)
+			blocks += st.st_blocks;
+		if (!v)
+			v = verify_fill(fd[i], size, c->rep.why, sizeof(c->rep.why));
+		close(fd[i]);
+	}
+	c->rep.disk_per_stored = (double)blocks * 512 / (double)c->rep.bytes;
+	c->lat = xcalloc(nlat, sizeof(uint64_t));
+	memcpy(c->lat, lat, nlat * sizeof(uint64_t));
+	c->rep.nlat = nlat;
+	verdict(c, v);
+	munmap(sr, shm_len);
+}
+
 static void run_workload(struct run_ctx *c, enum workload w)
 {
 	const struct params *p = c->p;
@@ -1072,6 +1299,7 @@ static void run_workload(struct run_ctx *c, enum workload w)
 	case W_MEMCG: run_fill(c, p->memcg_size, 0); break;   /* run_child put us in the cgroup */
 	case W_RESERVE_8T: run_reserve_8t(c); break;
 	case W_SHARED: run_shared(c); break;
+	case W_SYNCS: run_syncs(c); break;
 	default: break;
 	}
 }
@@ -1434,6 +1662,7 @@ static size_t prewarm_bytes(const struct params *p, enum workload w)
 	switch (w) {
 	case W_SEQFILL_2G: return SEQFILL_2G_SIZE;
 	case W_SPARSE: return p->sparse_pages * PS * 2;
+	case W_SYNCS: return SYNCS_PROCS * p->sync_rounds * SYNCS_PAGES * PS;
 	case W_MEMCG: return p->memcg_size;
 	case W_RESERVE_8T: return 0;
 	default: return p->size;
@@ -1601,6 +1830,8 @@ struct tally {
 	uint64_t pages, bytes;
 	unsigned wb_syscall;        /* runs whose writeback did without io_uring */
 	double wb_passes[MAX_REPS]; /* growmap's background writeback passes */
+	uint64_t sync_requests, fdatasyncs;   /* the daemon's, summed over the runs */
+	unsigned sync_counted;      /* runs whose daemon counts were read */
 	long rss_kib;               /* largest peak RSS */
 	uint64_t *lat;              /* pooled latency samples */
 	size_t nlat;
@@ -1624,6 +1855,11 @@ static void tally_add(struct tally *t, const struct run_report *rep, uint64_t *l
 	t->bytes = rep->bytes;
 	t->wb_syscall += rep->wb_syscall;
 	t->wb_passes[i] = (double)rep->wb_passes;
+	if (rep->sync_requests) {
+		t->sync_requests += rep->sync_requests;
+		t->fdatasyncs += rep->fdatasyncs;
+		t->sync_counted++;
+	}
 	if (kib > t->rss_kib)
 		t->rss_kib = kib;
 	if (rep->nlat) {
@@ -1719,6 +1955,7 @@ static void workload_title(const struct params *p, enum workload w, char *out, s
 	case W_MEMCG: snprintf(out, len, "(f) sequential fill of a new %s file in a %s memory cgroup, sync+close", mcs, mcl); break;
 	case W_RESERVE_8T: snprintf(out, len, "(g) %s reservation of an empty file, a page stored at 0 and at %s, open..close", r8, far); break;
 	case W_SHARED: snprintf(out, len, "(h) 2 processes fill one new %s file, even and odd %s chunks, sync+close (uffd, signal: 1 process)", sz, chunk); break;
+	case W_SYNCS: snprintf(out, len, "(i) %u processes, %zu rounds each of %u new pages stored and a sync, one new file (uffd, signal: a file each)", SYNCS_PROCS, p->sync_rounds, SYNCS_PAGES); break;
 	default: snprintf(out, len, "?"); break;
 	}
 }
@@ -1808,6 +2045,42 @@ static void print_wb_syscall(struct tally *t)
 	printf("\n");
 }
 
+/* For syncs: the mean time of a sync, all processes' syncs of all runs,
+ * and through the daemon how many fdatasync(2) calls served how many
+ * DATASYNC requests (the syncs that met shared one). */
+static void print_syncs(const struct tally *t, const struct bench_latencies *lats,
+			size_t nlats, const char *workload)
+{
+	const char *sep = "  time per sync, mean of all syncs, us:";
+	for (size_t i = 0; i < nlats; i++) {
+		if (lats[i].workload != workload || !lats[i].n)
+			continue;
+		double sum = 0;
+		for (size_t k = 0; k < lats[i].n; k++)
+			sum += (double)lats[i].ns[k];
+		printf("%s %s %.0f", sep, lats[i].contender, sum / (double)lats[i].n / 1e3);
+		sep = ",";
+	}
+	if (*sep == ',')
+		printf("\n");
+	sep = "  growmapd: fdatasyncs / DATASYNC requests, before close, all runs:";
+	for (int c = 0; c < NCONTENDERS; c++) {
+		if (!through_daemon(c) || !t[c].n)
+			continue;
+		if (t[c].sync_counted < t[c].n)
+			printf("%s %s not read (%u of %u runs)", sep, contender_name[c],
+			       t[c].sync_counted, t[c].n);
+		else
+			printf("%s %s %llu / %llu = %.2f", sep, contender_name[c],
+			       (unsigned long long)t[c].fdatasyncs,
+			       (unsigned long long)t[c].sync_requests,
+			       (double)t[c].fdatasyncs / (double)t[c].sync_requests);
+		sep = ",";
+	}
+	if (*sep == ',')
+		printf("\n");
+}
+
 /* Failed runs under the table (each was also reported as it happened),
  * then the contenders that do not take part in this workload. */
 static void print_failures_and_na(const struct params *p, enum workload w,
@@ -1894,6 +2167,10 @@ static void print_summary(const struct params *p, const struct row *rows,
 		printf("  shared: uffd and signal are one local process filling the file alone "
 		       "(a second\n  local writer gets -EBUSY); the daemon contenders and K1 are "
 		       "two processes\n");
+	if (rows[W_SYNCS].ran)
+		printf("  syncs: uffd and signal are %u processes each syncing a file of its own; "
+		       "the\n  daemon contenders and K1 are %u processes syncing one file\n",
+		       SYNCS_PROCS, SYNCS_PROCS);
 	printf("  %-12s", "workload");
 	for (size_t i = 0; i < ncol; i++) {
 		shown[i] = p->enabled_c[summary_col[i].a] && p->enabled_c[summary_col[i].b];
@@ -2010,7 +2287,8 @@ static int run_row(const struct params *p, enum workload w, struct row *row,
 		med[c] = results[*nres].median_s;
 		if (t[c].nlat)      /* the samples now belong to lats */
 			lats[(*nlats)++] = (struct bench_latencies){ workload_name[w],
-				contender_name[c], t[c].lat, t[c].nlat };
+				contender_name[c], t[c].lat, t[c].nlat,
+				w == W_SYNCS ? "sync" : "first-touch" };
 		else
 			free(t[c].lat);
 		(*nres)++;
@@ -2027,6 +2305,13 @@ static int run_row(const struct params *p, enum workload w, struct row *row,
 		printf("  uffd, signal: one local process fills the whole file (a second local "
 		       "writer gets -EBUSY);\n  ratios against them are sharing against "
 		       "not sharing\n");
+	if (w == W_SYNCS) {
+		printf("  uffd, signal: each process syncs a file of its own (a second local "
+		       "writer gets -EBUSY);\n  time: the rounds, from the start given to "
+		       "all attached until the last sync;\n  p50, p99: one sync; K1's sync: "
+		       "msync(MS_SYNC) of the pages stored\n");
+		print_syncs(t, lats, *nlats, workload_name[w]);
+	}
 	print_wb_syscall(t);
 	print_writeback(results, *nres, workload_name[w]);
 	print_rss_growth(results, *nres, workload_name[w]);
@@ -2158,6 +2443,45 @@ static void daemon_start(const char *prog)
 	}
 }
 
+/* The daemon's counts for the file open as 'fd' (STATUS, lib/proto.h: the
+ * WRITEBACK record after the file's FILE record): its DATASYNC requests
+ * and the fdatasync(2) calls that served them. 0, or -errno (-ENOENT:
+ * the daemon holds no such file). */
+static int daemon_file_syncs(int fd, uint64_t *requests, uint64_t *fdatasyncs)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", gmd.sock);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	struct gmd_msg m = { .magic = GMD_MAGIC, .type = GMD_STATUS }, *recs = NULL;
+	double deadline = now() + 5;
+	int r = -EPROTO;
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(s, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
+		r = -errno;
+	else if (read_by(s, &m, sizeof(m), deadline) == 1 && m.magic == GMD_MAGIC &&
+		 m.type == (GMD_STATUS | GMD_REPLY) && m.status == 0) {
+		recs = xcalloc(m.count, sizeof(*recs));
+		if (read_by(s, recs, m.count * sizeof(*recs), deadline) == 1)
+			r = -ENOENT;
+		for (uint32_t i = 0; r == -ENOENT && i + 1 < m.count; i++)
+			if (recs[i].type == GMD_REC_FILE && recs[i].arg[0] == (uint64_t)st.st_dev &&
+			    recs[i].arg[1] == (uint64_t)st.st_ino &&
+			    recs[i + 1].type == GMD_REC_WRITEBACK) {
+				*requests = recs[i + 1].arg[1];
+				*fdatasyncs = recs[i + 1].arg[2];
+				r = 0;
+			}
+	}
+	free(recs);
+	close(s);
+	return r;
+}
+
 /* Ends the daemon and removes its directory; its log stays when 'keep_log'
  * (some run failed: the daemon may say why). */
 static void daemon_stop(bool keep_log)
@@ -2244,6 +2568,8 @@ static void usage(FILE *f)
 "  --rewrite-run BYTES  length of each rewrite run (default 64K)\n"
 "  --rewrites N         rewrite runs (default 4096; --quick 256)\n"
 "  --threads N          threads of the threads-n workload (default 2)\n"
+"  --sync-rounds N      rounds of stores and a sync of each process of the syncs\n"
+"                       workload (default 200; --quick 50)\n"
 "  --memcg-size BYTES   bytes written in the memcg workload (default 1G; --quick 256M)\n"
 "  --memcg-limit BYTES  its cgroup's memory limit (default 256M; --quick 64M)\n"
 "  --reps N             repetitions, at least 5 (default 5)\n"
@@ -2251,7 +2577,7 @@ static void usage(FILE *f)
 "                       --quick 60)\n"
 "  --workloads LIST     comma list of: seqfill,seqfill-2g,sparse,read-cold,read-warm,\n"
 "                       read-rw,read-rw-cold,rewrite,threads-1,threads-n,memcg,\n"
-"                       reserve-8t,shared\n"
+"                       reserve-8t,shared,syncs\n"
 "                       (default all; --quick all but seqfill-2g)\n"
 "  --contenders LIST    comma list of: uffd,signal,uffd-own,signal-own,uffd-sys,\n"
 "                       uffd-daemon,signal-daemon,K1,K2,pwrite\n"
@@ -2277,8 +2603,8 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 	*p = (struct params){
 		.size = GIB, .reserve = 4 * GIB, .sparse_pages = 16384,
 		.run_bytes = 64 << 10, .rewrites = 4096, .memcg_size = GIB,
-		.memcg_limit = 256 * MIB, .threads = 2, .reps = 5, .timeout_s = 600,
-		.prewarm = true,
+		.memcg_limit = 256 * MIB, .threads = 2, .sync_rounds = 200, .reps = 5,
+		.timeout_s = 600, .prewarm = true,
 	};
 	const char *tmp = getenv("TMPDIR");
 	p->dir = tmp && *tmp ? tmp : "/var/tmp";
@@ -2288,10 +2614,11 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 		p->enabled_c[i] = true;
 	bool quick = false, size_set = false, reserve_set = false, sparse_set = false,
 	     rewrites_set = false, memcg_size_set = false, memcg_limit_set = false,
-	     timeout_set = false, workloads_set = false, contenders_set = false;
+	     timeout_set = false, workloads_set = false, contenders_set = false,
+	     sync_rounds_set = false;
 
 	enum { O_QUICK = 1, O_SIZE, O_RESERVE, O_SPARSE, O_RUN, O_REWRITES, O_THREADS,
-	       O_MEMCG_SIZE, O_MEMCG_LIMIT, O_REPS, O_TIMEOUT, O_WORKLOADS, O_CONTENDERS,
+	       O_SYNC_ROUNDS, O_MEMCG_SIZE, O_MEMCG_LIMIT, O_REPS, O_TIMEOUT, O_WORKLOADS, O_CONTENDERS,
 	       O_DIR, O_CSV, O_PLOT, O_GROWMAPD, O_NO_PREWARM, O_HELP };
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, O_QUICK },
@@ -2301,6 +2628,7 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 		{ "rewrite-run", required_argument, NULL, O_RUN },
 		{ "rewrites", required_argument, NULL, O_REWRITES },
 		{ "threads", required_argument, NULL, O_THREADS },
+		{ "sync-rounds", required_argument, NULL, O_SYNC_ROUNDS },
 		{ "memcg-size", required_argument, NULL, O_MEMCG_SIZE },
 		{ "memcg-limit", required_argument, NULL, O_MEMCG_LIMIT },
 		{ "reps", required_argument, NULL, O_REPS },
@@ -2327,6 +2655,7 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 		case O_RUN: ok = parse_size(optarg, &p->run_bytes) && p->run_bytes >= PS && p->run_bytes % PS == 0; break;
 		case O_REWRITES: ok = parse_size(optarg, &p->rewrites) && p->rewrites > 0; rewrites_set = true; break;
 		case O_THREADS: ok = parse_size(optarg, &v) && v >= 1 && v <= 64; p->threads = (unsigned)v; break;
+		case O_SYNC_ROUNDS: ok = parse_size(optarg, &p->sync_rounds) && p->sync_rounds > 0 && p->sync_rounds <= 100000; sync_rounds_set = true; break;
 		case O_MEMCG_SIZE: ok = parse_size(optarg, &p->memcg_size) && p->memcg_size >= MIB; memcg_size_set = true; break;
 		case O_MEMCG_LIMIT: ok = parse_size(optarg, &p->memcg_limit) && p->memcg_limit >= 4 * MIB; memcg_limit_set = true; break;
 		case O_REPS: ok = parse_size(optarg, &v) && v >= 5 && v <= MAX_REPS; p->reps = (unsigned)v; break;
@@ -2360,6 +2689,8 @@ static int parse_args(int argc, char **argv, struct params *p, struct outputs *o
 			p->sparse_pages = 2048;
 		if (!rewrites_set)
 			p->rewrites = 256;
+		if (!sync_rounds_set)
+			p->sync_rounds = 50;
 		if (!memcg_size_set)
 			p->memcg_size = 256 * MIB;
 		if (!memcg_limit_set)
