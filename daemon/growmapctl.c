@@ -145,8 +145,8 @@ static void print_text(const struct gmd_msg *recs, size_t n)
 		       r->flags, (int64_t)r->arg[4], (int64_t)r->arg[5],
 		       r->status ? strerror(-r->status) : "-");
 	}
-	printf("\n%-24s %12s %14s %12s %8s\n", "WRITEBACK (DEV:INO)", "PASSES",
-	       "SYNC REQUESTS", "FDATASYNCS", "ERRORS");
+	printf("\n%-24s %12s %14s %12s %12s %8s\n", "WRITEBACK (DEV:INO)", "PASSES",
+	       "SYNC REQUESTS", "FDATASYNCS", "UNASKED", "ERRORS");
 	for (size_t i = 0; i < n; i++) {
 		const struct gmd_msg *r = &recs[i];
 		if (r->type != GMD_REC_FILE)
@@ -154,8 +154,9 @@ static void print_text(const struct gmd_msg *recs, size_t n)
 		struct gmd_msg w = writeback_of(recs, n, i);
 		char id[48];
 		snprintf(id, sizeof(id), "%" PRIu64 ":%" PRIu64, r->arg[0], r->arg[1]);
-		printf("%-24s %12" PRIu64 " %14" PRIu64 " %12" PRIu64 " %8" PRIu64 "\n",
-		       id, w.arg[0], w.arg[1], w.arg[2], w.arg[3]);
+		printf("%-24s %12" PRIu64 " %14" PRIu64 " %12" PRIu64 " %12" PRIu64
+		       " %8" PRIu64 "\n", id, w.arg[0], w.arg[1], w.arg[2], w.arg[4],
+		       w.arg[3]);
 	}
 	printf("\n%-10s %10s %-24s %-4s %16s\n", "PID", "UID", "FILE (DEV:INO)",
 	       "MODE", "RESERVED");
@@ -186,10 +187,11 @@ static void print_json(const struct gmd_msg *recs, size_t n)
 		       ",\"floor\":%" PRId64 ",\"writers\":%u,\"readers\":%u"
 		       ",\"dirty\":%" PRId64 ",\"writeback\":%" PRId64 ",\"error\":%d"
 		       ",\"passes\":%" PRIu64 ",\"sync_requests\":%" PRIu64
-		       ",\"fdatasyncs\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
+		       ",\"fdatasyncs\":%" PRIu64 ",\"unasked_fdatasyncs\":%" PRIu64
+		       ",\"errors\":%" PRIu64 "}",
 		       sep, r->arg[0], r->arg[1], (int64_t)r->arg[2], (int64_t)r->arg[3],
 		       r->count, r->flags, (int64_t)r->arg[4], (int64_t)r->arg[5],
-		       r->status, w.arg[0], w.arg[1], w.arg[2], w.arg[3]);
+		       r->status, w.arg[0], w.arg[1], w.arg[2], w.arg[4], w.arg[3]);
 		sep = ",";
 	}
 	printf("],\"clients\":[");

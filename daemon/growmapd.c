@@ -342,13 +342,13 @@ struct file {
 	/* Writeback (see "Writeback" below). */
 	unsigned ops;              /* operations in flight: the file stays */
 	bool wb_running;           /* a background pass is in flight */
-	bool sync_running;         /* fdatasync number sync_gen is in flight */
-	bool sync_wanted;          /* a DATASYNC came while it ran */
-	uint64_t sync_gen;         /* fdatasyncs started */
+	unsigned syncs_running;    /* request fdatasyncs in flight */
+	bool sync_wanted;          /* a DATASYNC waits for a free slot */
+	uint64_t sync_gen;         /* request fdatasyncs started */
 	uint64_t err_seq;          /* writeback errors met, counted */
 	int err;                   /* the last of them */
 	uint64_t next_wb_ms;       /* the next background pass, or 0 */
-	uint64_t passes, sync_requests, fsyncs;   /* for STATUS */
+	uint64_t passes, sync_requests, fsyncs, durables;   /* for STATUS */
 };
 
 struct client {
@@ -506,20 +506,26 @@ static void flush_output(struct client *c)
  * waiting (sync_file_range(2), SYNC_FILE_RANGE_WRITE), when a writer's
  * eventfd says its dirty limit was crossed and on the shortest
  * writeback interval of the file's writers. A DATASYNC is answered once
- * an fdatasync(2) that started after it arrived has finished: the one
- * started at once when none is running, else the next one, which serves
- * every request that came meanwhile (group commit).
+ * an fdatasync(2) that started after it arrived has finished: one
+ * started at once while fewer than GMD_SYNCS_IN_FLIGHT (proto.h) run for
+ * the file, else the next one, which serves every request that came
+ * meanwhile (group commit). fdatasyncs are numbered; the end of number g
+ * serves every request waiting for g or less, which all came before g
+ * started.
  *
  * Each operation runs on a duplicate of a client's descriptor, its own
  * until it completes, whatever the client does meanwhile, and f->ops
  * keeps the file listed until its operations are done.
  */
 
-enum op_kind { OP_WRITEBACK, OP_DATASYNC, OP_SETTLE };
+/* OP_DURABLE: an fdatasync nobody waits for (after a settle, or the
+ * death of a writer while others write on). */
+enum op_kind { OP_WRITEBACK, OP_DATASYNC, OP_DURABLE };
 struct op {
 	struct file *f;
 	enum op_kind kind;
 	int fd;
+	uint64_t gen;              /* OP_DATASYNC: its number */
 };
 
 static struct io_uring ring;
@@ -612,14 +618,13 @@ static void cache_state(int fd, uint64_t *dirty, uint64_t *writeback)
 	*writeback = cs.writeback * page_size;
 }
 
-static void op_submit(struct file *f, enum op_kind kind, int fd);
+static void op_submit(struct file *f, enum op_kind kind, int fd, uint64_t gen);
 
 static void start_datasync(struct file *f, int fd)
 {
-	f->sync_running = true;
+	f->syncs_running++;
 	f->sync_wanted = false;
-	f->sync_gen++;
-	op_submit(f, OP_DATASYNC, fd);
+	op_submit(f, OP_DATASYNC, fd, ++f->sync_gen);
 }
 
 /* Any descriptor of f's attached clients, or -1. */
@@ -634,7 +639,7 @@ static int file_any_fd(const struct file *f)
  * (and doom them); never frees f, which whoever called it still uses:
  * ring_event() puts it after, an operation run at once leaves it to
  * op_submit()'s caller. */
-static void op_done(struct file *f, enum op_kind kind, int res)
+static void op_done(struct file *f, enum op_kind kind, uint64_t gen, int res)
 {
 	f->ops--;
 	switch (kind) {
@@ -643,21 +648,22 @@ static void op_done(struct file *f, enum op_kind kind, int res)
 		if (res < 0)
 			wb_error(f, res, "writeback");
 		break;
-	case OP_SETTLE:
+	case OP_DURABLE:
+		f->durables++;
 		if (res < 0)
-			wb_error(f, res, "fdatasync after settling");
+			wb_error(f, res, "fdatasync");
 		break;
 	case OP_DATASYNC:
-		f->sync_running = false;
+		f->syncs_running--;
 		f->fsyncs++;
 		if (res < 0)
 			wb_error(f, res, "fdatasync");
 		list_for_each(l, &f->attached) {
 			struct client *c = container_of(l, struct client, flink);
-			if (c->sync_wait == f->sync_gen)
+			if (c->sync_wait && c->sync_wait <= gen)
 				answer_datasync(c);
 		}
-		/* Requests that came while it ran: the next one, for all. */
+		/* Requests that waited for a free slot: the next one, for all. */
 		int fd = file_any_fd(f);
 		if (f->sync_wanted && fd >= 0)
 			start_datasync(f, fd);
@@ -669,15 +675,16 @@ static void op_complete(struct op *op, int res)
 {
 	struct file *f = op->f;
 	enum op_kind kind = op->kind;
+	uint64_t gen = op->gen;
 	close(op->fd);
 	free(op);
-	op_done(f, kind, res);
+	op_done(f, kind, gen, res);
 }
 
 /* Starts 'kind' on f through (a duplicate of) fd: on the ring, or at
  * once where there is none (op_done() then runs before this returns, and
  * f stays listed until the caller puts it). */
-static void op_submit(struct file *f, enum op_kind kind, int fd)
+static void op_submit(struct file *f, enum op_kind kind, int fd, uint64_t gen)
 {
 	f->ops++;
 	struct op *op = malloc(sizeof(*op));
@@ -689,10 +696,10 @@ static void op_submit(struct file *f, enum op_kind kind, int fd)
 			close(dup_fd);
 		int r = kind == OP_WRITEBACK ? sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)
 					     : fdatasync(fd);
-		op_done(f, kind, r < 0 ? -errno : 0);
+		op_done(f, kind, gen, r < 0 ? -errno : 0);
 		return;
 	}
-	*op = (struct op){ .f = f, .kind = kind, .fd = dup_fd };
+	*op = (struct op){ .f = f, .kind = kind, .fd = dup_fd, .gen = gen };
 	fd = dup_fd;
 	if (have_ring) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
@@ -771,7 +778,7 @@ static void start_writeback(struct file *f, int fd)
 		return;
 	f->wb_running = true;
 	f->passes++;
-	op_submit(f, OP_WRITEBACK, fd);
+	op_submit(f, OP_WRITEBACK, fd, 0);
 }
 
 static void drop_kick_fd(struct client *c);
@@ -838,7 +845,7 @@ static int writeback_timers(void)
  * next one when one is running. */
 static void want_datasync(struct file *f, int fd)
 {
-	if (f->sync_running)
+	if (f->syncs_running >= GMD_SYNCS_IN_FLIGHT)
 		f->sync_wanted = true;
 	else
 		start_datasync(f, fd);
@@ -976,7 +983,7 @@ static void settle(struct file *f, struct client *c, bool detached)
 		return;
 	}
 	f->exact = true;
-	op_submit(f, OP_SETTLE, c->fd);   /* its stores and the new size, durable */
+	op_submit(f, OP_DURABLE, c->fd, 0);   /* its stores and the new size, durable */
 	logmsg(L_INFO, "settled %llu:%llu from %lld to %lld bytes (writer pid %d %s)",
 	       dev_ull(f->dev), (unsigned long long)f->ino, (long long)st.st_size,
 	       (long long)(exact < st.st_size ? exact : st.st_size), (int)c->pid,
@@ -1022,7 +1029,7 @@ static void end_attachment(struct client *c, bool detached, const char *why)
 		/* A writer that died while others write on: its stores
 		 * durable now, not at the others' next sync. */
 		if (c->write && !detached && !settled)
-			want_datasync(f, c->fd);
+			op_submit(f, OP_DURABLE, c->fd, 0);
 		if (held)
 			answer_queue(f);
 	}
@@ -1279,7 +1286,8 @@ static void do_status(struct client *c)
 		cache_state(fd, &r->arg[4], &r->arg[5]);
 		r = &m[i++];
 		*r = (struct gmd_msg){ .magic = GMD_MAGIC, .type = GMD_REC_WRITEBACK,
-			.arg = { f->passes, f->sync_requests, f->fsyncs, f->err_seq } };
+			.arg = { f->passes, f->sync_requests, f->fsyncs, f->err_seq,
+				 f->durables } };
 		list_for_each(k, &f->attached) {
 			const struct client *a = container_of(k, struct client, flink);
 			r = &m[i++];

@@ -126,7 +126,9 @@ enum gmd_type {
 	 * Status record following each FILE record: the daemon's
 	 * writeback of that file. arg[0] background passes started
 	 * (sync_file_range(2)), arg[1] DATASYNC requests, arg[2]
-	 * fdatasync(2) calls that served them, arg[3] writeback errors.
+	 * fdatasync(2) calls that served them, arg[3] writeback errors,
+	 * arg[4] fdatasync(2) calls nobody asked for (after a settle, and
+	 * when a writer died while others write on).
 	 */
 	GMD_REC_WRITEBACK = 9,
 };
@@ -139,6 +141,13 @@ enum gmd_type {
  * socket: arg[2] is the floor the old daemon gave it, which a daemon
  * started afresh could not know. */
 #define GMD_F_REATTACH 0x2u
+
+/* How many fdatasyncs of one file the daemon runs at once for DATASYNC
+ * requests; those that come while they run wait for the next one, which
+ * serves them all. One: growmap-bench's syncs workload found two no
+ * faster on ext4 (which merges concurrent fdatasyncs into one journal
+ * commit itself) for 1.5 times the calls. */
+#define GMD_SYNCS_IN_FLIGHT 1
 
 /* The longest writeback interval the daemon keeps (one hour). */
 #define GMD_MAX_INTERVAL_MS 3600000u
