@@ -258,10 +258,9 @@ static int signal_to_placeholder(struct growmap *gm, size_t from, size_t to, boo
 	size_t ps = gm->page_size;
 	char *at = gm->base + from * ps;
 	size_t len = (to - from) * ps;
-	if (mmap(at, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
-		 -1, 0) == MAP_FAILED)
-		return -errno;
-	return gm_dontfork(gm, at, len);
+	int r = gm_remap(at, len, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	return r < 0 ? r : gm_dontfork(gm, at, len);
 }
 
 /* The child inherited the placeholder as it is (PROT_NONE, or readable

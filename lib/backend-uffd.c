@@ -475,10 +475,10 @@ static int uffd_to_placeholder(struct growmap *gm, size_t from, size_t to, bool 
 	size_t ps = gm->page_size;
 	char *at = gm->base + from * ps;
 	size_t len = (to - from) * ps;
-	if (mmap(at, len, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
-		return -errno;
-	int r = gm_dontfork(gm, at, len);
+	int r = gm_remap(at, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	if (r == 0)
+		r = gm_dontfork(gm, at, len);
 	if (r < 0)
 		return r;
 	r = register_range(gm, from, to);

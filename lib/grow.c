@@ -96,10 +96,9 @@ int gm_map_file_pages(struct growmap *gm, size_t first, size_t count, int prot)
 {
 	size_t ps = gm->page_size;
 	char *at = gm->base + first * ps;
-	if (mmap(at, count * ps, prot, MAP_SHARED | MAP_FIXED, gm->fd,
-		 (off_t)(first * ps)) == MAP_FAILED)
-		return -errno;
-	return gm_dontfork(gm, at, count * ps);
+	int r = gm_remap(at, count * ps, prot, MAP_SHARED | MAP_FIXED, gm->fd,
+			 (off_t)(first * ps));
+	return r < 0 ? r : gm_dontfork(gm, at, count * ps);
 }
 
 /* Without the daemon the child of fork() gets nothing of the range;

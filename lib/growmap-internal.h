@@ -213,7 +213,9 @@ GM_INTERNAL void gm_registry_lock(void);
 GM_INTERNAL void gm_registry_unlock(void);
 GM_INTERNAL struct growmap *gm_registry_first(void);
 
-/* range.c: the reserved address range. */
+/* range.c: the reserved address range. gm_remap(): mmap(MAP_FIXED) of
+ * pages inside it while other threads use it; 0 or a negative errno. */
+GM_INTERNAL int gm_remap(void *at, size_t len, int prot, int flags, int fd, off_t off);
 GM_INTERNAL int gm_range_choose(struct growmap *gm);
 GM_INTERNAL int gm_range_place(struct growmap *gm, char *at);
 GM_INTERNAL void gm_range_release(struct growmap *gm);
