@@ -743,8 +743,16 @@ int main(void)
 	tcase_add_test(tc, new_daemon_does_not_cut_under_an_old_client);
 	tcase_add_test(tc, restarted_daemon_relearns_the_floor);
 	tcase_add_test(tc, writers_alone_and_shared_exclude_each_other);
+#if defined(__SANITIZE_THREAD__)
+	/* The child of fork() starts threads of its own for the range it
+	 * inherited; ThreadSanitizer's copy of the parent's threads in the
+	 * child makes it die ("dup thread with used id"). */
+	printf("forked_child_shares_the_file, aix_shmat_shared_and_inherited left "
+	       "out: ThreadSanitizer cannot follow threads started after fork()\n");
+#else
 	tcase_add_test(tc, forked_child_shares_the_file);
 	tcase_add_test(tc, aix_shmat_shared_and_inherited);
+#endif
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
