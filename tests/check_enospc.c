@@ -3,6 +3,11 @@
  * Out of disk space on a real small filesystem (SPEC 5): a tmpfs mounted
  * with size= in a private mount namespace of the test process. Needs
  * CAP_SYS_ADMIN; without it the program exits 77 (skip) and says why.
+ *
+ * GROWMAP_ENOSPC_DIR names a directory on a small filesystem of the
+ * caller's (make check-fs: ext4, xfs, btrfs, tmpfs) to use instead: the
+ * test fills that filesystem up itself, leaving FREE_PAGES pages, and
+ * needs no privilege.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -20,7 +25,9 @@
 #include "testutil.h"
 
 enum { FS_PAGES = 64 };   /* tmpfs size: 256 KiB */
+enum { FREE_PAGES = 16 }; /* left free in GROWMAP_ENOSPC_DIR */
 static char mnt[PATH_MAX];
+static const char *fill_dir; /* GROWMAP_ENOSPC_DIR, or NULL */
 
 /* Mounts a FS_PAGES-page tmpfs on a new directory, visible only in this
  * process's own mount namespace, so it vanishes with the process. */
@@ -40,6 +47,35 @@ static const char *mount_small_tmpfs(void)
 	return NULL;
 }
 
+/* Fills fill_dir's filesystem but for FREE_PAGES pages: a reserve file of
+ * that many pages is allocated first, then a filler with fallocate(2) in
+ * ever smaller pieces until not one page more fits, then the reserve is
+ * removed and the file system synced so that its blocks are free again.
+ * Returns the filler's descriptor. */
+static int fill_filesystem(void)
+{
+	char path[PATH_MAX];
+	int reserve = tu_tmpfile(path);
+	char reserve_path[PATH_MAX];
+	strcpy(reserve_path, path);
+	int filler = tu_tmpfile(path);
+	ck_assert_int_eq(fallocate(reserve, 0, 0, FREE_PAGES * PS), 0);
+	for (off_t piece = (off_t)1 << 30; piece >= PS;) {
+		off_t end = tu_file_size(filler);
+		if (fallocate(filler, 0, end, piece) == 0)
+			continue;
+		ck_assert_msg(errno == ENOSPC || errno == EINTR,
+			      "filling %s: %s", fill_dir, strerror(errno));
+		if (errno == ENOSPC)
+			piece /= 2;
+	}
+	ck_assert_int_eq(fsync(filler), 0);
+	ck_assert_int_eq(unlink(reserve_path), 0);
+	close(reserve);
+	ck_assert_int_eq(syncfs(filler), 0);
+	return filler;
+}
+
 static void setup(void)
 {
 	tu_select_backend();
@@ -55,7 +91,7 @@ START_TEST(enospc_store_sigbus_then_sync_reports_everything_kept)
 	setenv("GROWMAP_FAULT_AROUND", "16", 1);
 	char path[PATH_MAX];
 	int fd = tu_tmpfile(path);
-	int filler = -1;
+	int filler = fill_dir ? fill_filesystem() : -1;
 	struct growmap *gm;
 	ck_assert_int_eq(growmap_open(&gm, fd, 2 * FS_PAGES * PS, 0), 0);
 	unsigned char *p = growmap_addr(gm);
@@ -79,6 +115,8 @@ START_TEST(enospc_store_sigbus_then_sync_reports_everything_kept)
 		seeds[pg] = (uint32_t)pg + 1;
 	}
 	ck_assert_msg(failed_at != SIZE_MAX, "no SIGBUS although the filesystem is full");
+	printf("SIGBUS at the store into page %zu\n", failed_at);
+	fflush(stdout);
 	ck_assert_uint_gt(failed_at, 0);
 	ck_assert_uint_le(failed_at, FS_PAGES);
 
@@ -115,12 +153,17 @@ END_TEST
 
 int main(void)
 {
-	if (geteuid() != 0) {
+	const char *dir = getenv("GROWMAP_ENOSPC_DIR");
+	if (dir && *dir) {
+		fill_dir = dir;
+		setenv("GROWMAP_TEST_DIR", dir, 1);
+		printf("filling the filesystem of %s\n", dir);
+	} else if (geteuid() != 0) {
 		printf("SKIP: needs root to mount a small tmpfs\n");
 		return 77;
 	}
 	tu_require_backend();
-	const char *why = mount_small_tmpfs();
+	const char *why = fill_dir ? NULL : mount_small_tmpfs();
 	if (why) {
 		printf("SKIP: %s: %s\n", why, strerror(errno));
 		return 77;
@@ -135,7 +178,9 @@ int main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	umount2(mnt, MNT_DETACH);
-	rmdir(mnt);
+	if (!fill_dir) {
+		umount2(mnt, MNT_DETACH);
+		rmdir(mnt);
+	}
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
