@@ -36,17 +36,6 @@ static void setup(void)
 	alarm(120);              /* a hang ends the case, not the suite */
 }
 
-/* Waits up to 'ms' for the file to reach 'size'; returns the last size. */
-static off_t wait_for_size(int fd, off_t size, int ms)
-{
-	off_t now = tu_file_size(fd);
-	for (int i = 0; i < ms && now != size; i++) {
-		usleep(1000);
-		now = tu_file_size(fd);
-	}
-	return now;
-}
-
 /* growmapd dies at once (SIGKILL), as in a crash; reaped here. */
 static void kill_daemon(pid_t d)
 {
@@ -164,7 +153,7 @@ START_TEST(two_processes_share_one_file)
 	wait_child_ok(kids[0]);
 	wait_child_ok(kids[1]);
 	off_t want = (off_t)(SHARE_TOP + 1) * PS;
-	ck_assert_int_eq(wait_for_size(fd, want, 1000), want);
+	ck_assert_int_eq(tu_wait_for_size(fd, want, 1000), want);
 	uint32_t seeds[SHARE_OWN];
 	for (size_t p = 0; p < SHARE_OWN; p++)
 		seeds[p] = (uint32_t)p + 1;
@@ -250,7 +239,7 @@ START_TEST(killed_writer_keeps_stores_size_exact_within_1s)
 		int status;
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 		off_t want = (off_t)(last + 1) * PS;
-		off_t got = wait_for_size(fd, want, 1000);
+		off_t got = tu_wait_for_size(fd, want, 1000);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		ck_assert_msg(got == want, "trial %d: size %lld after %ld ms, want %lld", trial,
 			      (long long)got,
@@ -358,7 +347,7 @@ START_TEST(daemon_killed_clients_keep_working)
 	struct growmap *gm;
 	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
 	ck_assert_int_eq(growmap_close(gm), 0);
-	ck_assert_int_eq(wait_for_size(fd, 256 * PS, 1000), 256 * PS);
+	ck_assert_int_eq(tu_wait_for_size(fd, 256 * PS, 1000), 256 * PS);
 	close(fd);
 	unlink(path);
 	ck_assert_int_eq(tu_stop_daemon(d), 0);
@@ -478,7 +467,7 @@ START_TEST(writers_closing_together_leave_the_exact_size)
 	__atomic_store_n(&cs->go, 1, __ATOMIC_RELEASE);
 	wait_child_ok(kids[0]);
 	wait_child_ok(kids[1]);
-	ck_assert_int_eq(wait_for_size(fd, 41 * PS, 1000), 41 * PS);
+	ck_assert_int_eq(tu_wait_for_size(fd, 41 * PS, 1000), 41 * PS);
 	uint32_t seeds[41] = { [10] = 11, [40] = 41 };
 	long long bad = tu_verify_file(fd, seeds, 41, 41 * PS);
 	ck_assert_msg(bad < 0, "file differs at %lld", bad);
@@ -713,7 +702,7 @@ START_TEST(aix_shmat_shared_and_inherited)
 	ck_assert_str_eq(b + 40 * PS, "child");
 	ck_assert_int_eq(growmap_shmdt(a), 0);
 	ck_assert_int_eq(growmap_shmdt(b), 0);
-	ck_assert_int_eq(wait_for_size(fd, 41 * PS, 1000), 41 * PS);
+	ck_assert_int_eq(tu_wait_for_size(fd, 41 * PS, 1000), 41 * PS);
 	char buf[8] = "";
 	ck_assert_int_eq(pread(fd, buf, 6, 40 * PS), 6);
 	ck_assert_str_eq(buf, "child");

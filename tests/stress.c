@@ -438,17 +438,6 @@ static int verify_file(const struct run *run, int fd, struct verdict *v)
 	return v->bad ? 1 : 0;
 }
 
-/* Waits up to 'ms' for the daemon to settle the file at 'size'. */
-static off_t wait_for_size(int fd, off_t size, int ms)
-{
-	off_t now = tu_file_size(fd);
-	for (int i = 0; i < ms && now != size; i++) {
-		usleep(1000);
-		now = tu_file_size(fd);
-	}
-	return now;
-}
-
 /*
  * Corrupts one byte of a stored page with pwrite(2) and checks the file
  * again: the check must report that byte and only it.
@@ -532,7 +521,7 @@ static int run_phase(struct run *run, unsigned nprocs, bool set_size, bool self,
 			}
 		}
 		/* The daemon settles a file its last writers left together. */
-		wait_for_size(fd, expected_size(run), 5000);
+		tu_wait_for_size(fd, expected_size(run), 5000);
 	}
 	double t0 = now_seconds();
 	struct verdict v;

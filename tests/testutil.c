@@ -98,6 +98,16 @@ off_t tu_file_size(int fd)
 	return st.st_size;
 }
 
+off_t tu_wait_for_size(int fd, off_t size, int ms)
+{
+	off_t now = tu_file_size(fd);
+	for (int i = 0; i < ms && now != size; i++) {
+		usleep(1000);
+		now = tu_file_size(fd);
+	}
+	return now;
+}
+
 long long tu_dirty_pages(int fd)
 {
 	struct { uint64_t off, len; } range = { 0, 0 };

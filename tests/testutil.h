@@ -53,6 +53,10 @@ int tu_tmpfile(char *path);
 /* Size of the file open on fd. */
 off_t tu_file_size(int fd);
 
+/* Waits up to 'ms' milliseconds for the file open on fd to reach 'size'
+ * (growmapd settling it); returns the last size seen. */
+off_t tu_wait_for_size(int fd, off_t size, int ms);
+
 /* Dirty pages of the file in the page cache (cachestat(2), Linux 6.5),
  * or -1 where the kernel cannot say. */
 long long tu_dirty_pages(int fd);

@@ -980,6 +980,27 @@ struct shared_report {
 	uint64_t wb_passes;
 };
 
+/* Whether every process of a multi-process workload exited 0; if not,
+ * the run fails with what the first one that did not reported. */
+static bool processes_ok(struct run_ctx *c, const int *status,
+			 const struct shared_report *sr, unsigned nproc)
+{
+	for (unsigned i = 0; i < nproc; i++) {
+		if (WIFEXITED(status[i]) && !WEXITSTATUS(status[i]))
+			continue;
+		c->rep.ok = -1;
+		if (sr[i].err)
+			snprintf(c->rep.why, sizeof(c->rep.why), "process %u: %s: %s", i,
+				 sr[i].what, strerror(-sr[i].err));
+		else
+			snprintf(c->rep.why, sizeof(c->rep.why), "process %u died (%s %d)", i,
+				 WIFSIGNALED(status[i]) ? "signal" : "exit",
+				 WIFSIGNALED(status[i]) ? WTERMSIG(status[i]) : WEXITSTATUS(status[i]));
+		return false;
+	}
+	return true;
+}
+
 /* One of the shared workload's 'nproc' processes: attach the file, fill
  * chunks idx, idx + nproc, ..., make them durable and detach. */
 static void shared_process(const struct run_ctx *c, int fd, unsigned idx, unsigned nproc,
@@ -1051,19 +1072,8 @@ static void run_shared(struct run_ctx *c)
 			;
 	if (r < 0)
 		return fail(c, "fork", r);
-	for (unsigned i = 0; i < nproc; i++) {
-		if (WIFEXITED(status[i]) && !WEXITSTATUS(status[i]))
-			continue;
-		c->rep.ok = -1;
-		if (sr[i].err)
-			snprintf(c->rep.why, sizeof(c->rep.why), "process %u: %s: %s", i,
-				 sr[i].what, strerror(-sr[i].err));
-		else
-			snprintf(c->rep.why, sizeof(c->rep.why), "process %u died (%s %d)", i,
-				 WIFSIGNALED(status[i]) ? "signal" : "exit",
-				 WIFSIGNALED(status[i]) ? WTERMSIG(status[i]) : WEXITSTATUS(status[i]));
+	if (!processes_ok(c, status, sr, nproc))
 		return;
-	}
 	struct stat st;
 	for (double until = now() + 2; fstat(fd, &st) == 0 && st.st_size != (off_t)p->size &&
 	     now() < until;)
@@ -1239,19 +1249,8 @@ static void run_syncs(struct run_ctx *c)
 	close(ready[0]);               /* not before: a write to it must not fail */
 	if (r < 0)
 		return fail(c, "fork", r);
-	for (unsigned i = 0; i < nproc; i++) {
-		if (WIFEXITED(status[i]) && !WEXITSTATUS(status[i]))
-			continue;
-		c->rep.ok = -1;
-		if (sr[i].err)
-			snprintf(c->rep.why, sizeof(c->rep.why), "process %u: %s: %s", i,
-				 sr[i].what, strerror(-sr[i].err));
-		else
-			snprintf(c->rep.why, sizeof(c->rep.why), "process %u died (%s %d)", i,
-				 WIFSIGNALED(status[i]) ? "signal" : "exit",
-				 WIFSIGNALED(status[i]) ? WTERMSIG(status[i]) : WEXITSTATUS(status[i]));
+	if (!processes_ok(c, status, sr, nproc))
 		return;
-	}
 	struct mapping sum = { .who = c->who };
 	for (unsigned i = 0; i < nproc; i++) {
 		sum.signal_faults += sr[i].signal_faults;
