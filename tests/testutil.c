@@ -9,11 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 
 void tu_select_backend(void)
 {
@@ -96,6 +99,12 @@ off_t tu_file_size(int fd)
 	if (fstat(fd, &st) < 0)
 		abort();
 	return st.st_size;
+}
+
+bool tu_has_extent_map(int fd)
+{
+	struct fiemap fm = { .fm_start = 0, .fm_length = FIEMAP_MAX_OFFSET };
+	return ioctl(fd, FS_IOC_FIEMAP, &fm) == 0;
 }
 
 off_t tu_wait_for_size(int fd, off_t size, int ms)
@@ -206,7 +215,8 @@ static char tu_sock_dir[PATH_MAX], tu_sock_path[PATH_MAX];
 static bool tu_socket_answers(const char *p)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p) >= sizeof(sa.sun_path))
+		return false;   /* too long to connect to */
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	bool ok = s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 	if (s >= 0)
@@ -222,7 +232,9 @@ pid_t tu_start_daemon(void)
 			perror("mkdtemp");
 			abort();
 		}
-		snprintf(tu_sock_path, sizeof(tu_sock_path), "%s/growmapd.sock", tu_sock_dir);
+		if ((size_t)snprintf(tu_sock_path, sizeof(tu_sock_path), "%s/growmapd.sock",
+				     tu_sock_dir) >= sizeof(tu_sock_path))
+			abort();   /* a mkdtemp() name in /tmp always fits */
 	}
 	pid_t pid = fork();
 	if (pid < 0) {

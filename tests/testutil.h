@@ -53,6 +53,11 @@ int tu_tmpfile(char *path);
 /* Size of the file open on fd. */
 off_t tu_file_size(int fd);
 
+/* Whether the file system of fd maps extents (FS_IOC_FIEMAP): where it
+ * does not (tmpfs), a store of zeros into the highest page does not count
+ * for the exact size (growmap(7), "Exact size"). */
+bool tu_has_extent_map(int fd);
+
 /* Waits up to 'ms' milliseconds for the file open on fd to reach 'size'
  * (growmapd settling it); returns the last size seen. */
 off_t tu_wait_for_size(int fd, off_t size, int ms);
