@@ -55,6 +55,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "cachestat.h"
 #include "extent.h"
 #include "parse-number.h"
 #include "proto.h"
@@ -608,9 +609,8 @@ static void answer_datasync(struct client *c)
 /* Dirty and writeback bytes of the file (cachestat(2)), or -1 each. */
 static void cache_state(int fd, uint64_t *dirty, uint64_t *writeback)
 {
-	struct { uint64_t off, len; } range = { 0, 0 };
-	struct { uint64_t cache, dirty, writeback, evicted, recently_evicted; } cs;
-	if (syscall(451 /* cachestat */, fd, &range, &cs, 0) < 0) {
+	struct gm_cachestat cs;
+	if (gm_cachestat(fd, &cs) < 0) {
 		*dirty = *writeback = UINT64_MAX;
 		return;
 	}
@@ -671,6 +671,14 @@ static void op_done(struct file *f, enum op_kind kind, uint64_t gen, int res)
 	}
 }
 
+/* 'kind' as a system call on fd, here and now: 0 or -errno. */
+static int op_syscall(enum op_kind kind, int fd)
+{
+	int r = kind == OP_WRITEBACK ? sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)
+				     : fdatasync(fd);
+	return r < 0 ? -errno : 0;
+}
+
 static void op_complete(struct op *op, int res)
 {
 	struct file *f = op->f;
@@ -694,9 +702,7 @@ static void op_submit(struct file *f, enum op_kind kind, int fd, uint64_t gen)
 		free(op);
 		if (dup_fd >= 0)
 			close(dup_fd);
-		int r = kind == OP_WRITEBACK ? sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)
-					     : fdatasync(fd);
-		op_done(f, kind, gen, r < 0 ? -errno : 0);
+		op_done(f, kind, gen, op_syscall(kind, fd));
 		return;
 	}
 	*op = (struct op){ .f = f, .kind = kind, .fd = dup_fd, .gen = gen };
@@ -725,9 +731,7 @@ static void op_submit(struct file *f, enum op_kind kind, int fd, uint64_t gen)
 			       strerror(-r));
 		}
 	}
-	int r = kind == OP_WRITEBACK ? sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)
-				     : fdatasync(fd);
-	op_complete(op, r < 0 ? -errno : 0);
+	op_complete(op, op_syscall(kind, fd));
 }
 
 /* Completions of the ring; then the ends they made due. */

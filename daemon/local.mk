@@ -6,7 +6,8 @@
 
 sbin_PROGRAMS = daemon/growmapd
 daemon_growmapd_SOURCES = daemon/growmapd.c daemon/sockpath.c daemon/sockpath.h \
-	lib/extent.c lib/extent.h lib/parse-number.c lib/parse-number.h lib/proto.h
+	lib/extent.c lib/extent.h lib/parse-number.c lib/parse-number.h lib/proto.h \
+	lib/cachestat.h
 daemon_growmapd_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(LIBURING_CFLAGS)
 daemon_growmapd_LDADD = $(LIBSYSTEMD_LIBS) $(LIBURING_LIBS)
 

@@ -36,11 +36,8 @@
 #include <unistd.h>
 #include <liburing.h>
 
+#include "cachestat.h"
 #include "growmap-internal.h"
-
-#ifndef SYS_cachestat
-#define SYS_cachestat 451   /* Linux 6.5, the same number on every architecture */
-#endif
 
 /* One mapping's writeback thread and the requests it serves. */
 struct gm_writeback {
@@ -64,20 +61,12 @@ struct gm_writeback {
 	struct io_uring *ring;    /* NULL where io_uring is refused */
 };
 
-struct cachestat_range { uint64_t off, len; };
-struct cachestat_counts {
-	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
-};
-
 /* Dirty pages of the file now, or -1 where cachestat(2) is missing
  * (Linux 6.5): the written-pages counters then stay 0. */
 static int64_t dirty_pages(struct growmap *gm)
 {
-	struct cachestat_range range = { 0, 0 };
-	struct cachestat_counts cs;
-	if (syscall(SYS_cachestat, gm->fd, &range, &cs, 0) < 0)
-		return -1;
-	return (int64_t)cs.nr_dirty;
+	struct gm_cachestat cs;
+	return gm_cachestat(gm->fd, &cs) < 0 ? -1 : (int64_t)cs.dirty;
 }
 
 /* Counts a pass that wrote back 'dirty' pages (-1: unknown). */

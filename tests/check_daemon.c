@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cachestat.h"
 #include "proto.h"
 #include "refuse-syscall.h"
 
@@ -888,11 +889,8 @@ END_TEST
  * kernel cannot say. */
 static long long unwritten_pages(int fd)
 {
-	struct { uint64_t off, len; } range = { 0, 0 };
-	struct { uint64_t cache, dirty, writeback, evicted, recently_evicted; } cs;
-	if (syscall(451 /* cachestat */, fd, &range, &cs, 0) < 0)
-		return -1;
-	return (long long)(cs.dirty + cs.writeback);
+	struct gm_cachestat cs;
+	return gm_cachestat(fd, &cs) < 0 ? -1 : (long long)(cs.dirty + cs.writeback);
 }
 
 /* Dirties 'pages' pages of fd from 'first' through write(2). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "cachestat.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -119,11 +120,8 @@ off_t tu_wait_for_size(int fd, off_t size, int ms)
 
 long long tu_dirty_pages(int fd)
 {
-	struct { uint64_t off, len; } range = { 0, 0 };
-	struct { uint64_t cache, dirty, writeback, evicted, recently_evicted; } cs;
-	if (syscall(451 /* cachestat */, fd, &range, &cs, 0) < 0)
-		return -1;
-	return (long long)(cs.dirty + cs.writeback);
+	struct gm_cachestat cs;
+	return gm_cachestat(fd, &cs) < 0 ? -1 : (long long)(cs.dirty + cs.writeback);
 }
 
 void tu_fill_page(unsigned char *page, uint32_t seed, size_t page_index)

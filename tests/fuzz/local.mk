@@ -20,7 +20,7 @@ FUZZ_DAEMON_CPPFLAGS = $(AM_CPPFLAGS) -DGROWMAPD_FUZZ -I$(srcdir)/tests/fuzz
 FUZZ_DAEMON_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS) $(LIBURING_CFLAGS) \
 	$(FUZZ_CFLAGS) -Wno-gnu-variable-sized-type-not-at-end
 FUZZ_DAEMON_SOURCES = daemon/growmapd.c tests/fuzz/growmapd-fuzz.h \
-	lib/extent.c lib/extent.h lib/parse-number.c lib/parse-number.h lib/proto.h
+	lib/extent.c lib/extent.h lib/parse-number.c lib/parse-number.h lib/proto.h lib/cachestat.h
 
 tests_fuzz_fuzz_protocol_SOURCES = tests/fuzz/fuzz_protocol.c $(FUZZ_DAEMON_SOURCES)
 tests_fuzz_fuzz_protocol_CPPFLAGS = $(FUZZ_DAEMON_CPPFLAGS)
