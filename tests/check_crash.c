@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What survives when the writer dies, and what memory a large store needs.
- * Compiled once per backend (TEST_BACKEND).
+ * What survives when the writer dies, and what memory a large store needs:
+ * the programs check_crash_uffd and check_crash_signal.
  *
  * sigkill_after_completed_store_keeps_every_store: a child attaches an
  * empty file and stores pages one by one, in lockstep with this process:
@@ -38,11 +38,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runner.h"
 #include "testutil.h"
 
 static void setup(void)
 {
-	tu_select_backend();
 	signal(SIGPIPE, SIG_IGN);   /* a dead child's pipe: EPIPE, not death */
 }
 
@@ -72,9 +72,9 @@ enum {
 	CRASH_PAGES = 4096,
 	CRASH_SIGKILL_TRIALS = 20,
 	CRASH_TRIALS = CRASH_SIGKILL_TRIALS + 2,   /* + one abort(), one SIGTERM */
-	CRASH_WRONG_BACKEND = -100000,             /* child's message: not TEST_BACKEND */
+	CRASH_WRONG_BACKEND = -100000,             /* child's message: not tu_backend */
 };
-#define CRASH_RESERVE ((size_t)64 << 20)
+#define CRASH_RESERVE (16384 * page_size)      /* 64 MiB on 4 KiB pages */
 #define CRASH_SEED 0x6772776d63726173ULL        /* fixed: every run is the same */
 
 static uint32_t crash_seed(int trial, size_t page)
@@ -96,7 +96,7 @@ static void crash_child(int fd, int trial, int report, int ack)
 
 	struct growmap *gm;
 	int32_t msg = growmap_open(&gm, fd, CRASH_RESERVE, 0);
-	if (msg == 0 && strcmp(growmap_backend(gm), TEST_BACKEND) != 0)
+	if (msg == 0 && strcmp(growmap_backend(gm), tu_backend) != 0)
 		msg = CRASH_WRONG_BACKEND;
 	if (msg < 0) {
 		if (write(report, &msg, sizeof(msg)) < 0)
@@ -104,11 +104,11 @@ static void crash_child(int fd, int trial, int report, int ack)
 		_exit(4);
 	}
 	unsigned char *p = growmap_addr(gm);
-	static unsigned char page[PS];
+	unsigned char page[page_size];
 	for (size_t pg = 0;; pg++) {
 		if (pg < CRASH_PAGES) {
 			tu_fill_page(page, crash_seed(trial, pg), pg);
-			memcpy(p + pg * PS, page, PS);
+			memcpy(p + pg * page_size, page, page_size);
 			msg = (int32_t)pg;
 			if (write(report, &msg, sizeof(msg)) != sizeof(msg))
 				_exit(5);
@@ -125,12 +125,12 @@ static void crash_child(int fd, int trial, int report, int ack)
 static size_t count_wrong_pages(int fd, int trial, size_t stored)
 {
 	size_t wrong = 0;
-	unsigned char want[PS], got[PS];
+	unsigned char want[page_size], got[page_size];
 	for (size_t pg = 0; pg < stored; pg++) {
-		memset(got, 0, PS);
-		ssize_t n = pread(fd, got, PS, (off_t)(pg * PS));
+		memset(got, 0, page_size);
+		ssize_t n = pread(fd, got, page_size, (off_t)(pg * page_size));
 		tu_fill_page(want, crash_seed(trial, pg), pg);
-		if (n < 0 || memcmp(want, got, PS) != 0)
+		if (n < 0 || memcmp(want, got, page_size) != 0)
 			wrong++;
 	}
 	return wrong;
@@ -198,26 +198,27 @@ START_TEST(sigkill_after_completed_store_keeps_every_store)
 
 	/* The file, through read(2) only. */
 	off_t size = tu_file_size(fd);
-	size_t npages = ((size_t)size + PS - 1) / PS;
+	size_t npages = ((size_t)size + page_size - 1) / page_size;
 	uint32_t *seeds = calloc(npages > stored ? npages : stored, sizeof(*seeds));
 	ck_assert_ptr_nonnull(seeds);
 	for (size_t pg = 0; pg < stored; pg++)
 		seeds[pg] = crash_seed(trial, pg);
 	size_t wrong = count_wrong_pages(fd, trial, stored);
-	long long bad = size >= (off_t)(stored * PS) ? tu_verify_file(fd, seeds, npages, size) : -1;
+	long long bad = size >= (off_t)(stored * page_size)
+			? tu_verify_file(fd, seeds, npages, size) : -1;
 	printf("trial %2d: %s after %4zu stored pages: file size %lld, %zu pages lost or wrong\n",
 	       trial, death == SIGKILL ? "SIGKILL" : death == SIGABRT ? "abort() " : "SIGTERM",
 	       stored, (long long)size, wrong);
 	fflush(stdout);
-	ck_assert_msg(wrong == 0 && size >= (off_t)(stored * PS),
+	ck_assert_msg(wrong == 0 && size >= (off_t)(stored * page_size),
 		      "trial %d (%s after %zu completed stores, backend %s): "
 		      "%zu of the %zu stored pages are not in the file; file size %lld, "
 		      "should be at least %zu",
-		      trial, strsignal(death), stored, TEST_BACKEND, wrong, stored,
-		      (long long)size, stored * PS);
+		      trial, strsignal(death), stored, tu_backend, wrong, stored,
+		      (long long)size, stored * page_size);
 	ck_assert_msg(bad < 0, "trial %d (%s after %zu stores): byte at offset %lld "
 		      "(page %lld) differs (never-stored pages must read as zeros)",
-		      trial, strsignal(death), stored, bad, bad / PS);
+		      trial, strsignal(death), stored, bad, bad / (long long)page_size);
 	ck_assert_msg((size_t)size <= CRASH_RESERVE,
 		      "trial %d: file size %lld beyond the %zu-byte reservation",
 		      trial, (long long)size, CRASH_RESERVE);
@@ -234,7 +235,7 @@ END_TEST
 #define MEMCG_RESERVE ((size_t)3 << 29)     /* 1.5 GiB */
 #define MEMCG_STORE ((size_t)1 << 30)       /* 1 GiB */
 
-static char memcg_dir[PATH_MAX];   /* the cgroup made by main(); "" if none */
+static char memcg_dir[PATH_MAX];   /* made by memcg_unavailable(); "" if none */
 static int memcg_version;
 
 /* Page i of the 1 GiB: its index in the first 8 bytes, then one byte
@@ -459,13 +460,13 @@ static void memcg_child(int fd, int go)
 		fprintf(stderr, "growmap_open: %s\n", strerror(-r));
 		_exit(MC_OPEN);
 	}
-	if (strcmp(growmap_backend(gm), TEST_BACKEND) != 0)
+	if (strcmp(growmap_backend(gm), tu_backend) != 0)
 		_exit(MC_WRONG_BACKEND);
 	unsigned char *p = growmap_addr(gm);
-	for (uint64_t i = 0; i < MEMCG_STORE / PS; i++) {
-		unsigned char *page = p + i * PS;
+	for (uint64_t i = 0; i < MEMCG_STORE / page_size; i++) {
+		unsigned char *page = p + i * page_size;
 		memcpy(page, &i, sizeof(i));
-		memset(page + sizeof(i), memcg_byte(i), PS - sizeof(i));
+		memset(page + sizeof(i), memcg_byte(i), page_size - sizeof(i));
 	}
 	r = growmap_close(gm);
 	if (r < 0) {
@@ -516,7 +517,7 @@ START_TEST(memcg_1gib_in_256mib_cgroup)
 	fflush(stdout);
 	ck_assert_msg(!WIFSIGNALED(status),
 		      "writer of 1 GiB in a 256 MiB cgroup (v%d, backend %s) killed by %s%s",
-		      memcg_version, TEST_BACKEND, strsignal(WTERMSIG(status)),
+		      memcg_version, tu_backend, strsignal(WTERMSIG(status)),
 		      ooms > ooms_before ? " (the cgroup's OOM killer)" : "");
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == MC_OK,
 		      "writer failed: exit %d (%s)", WEXITSTATUS(status),
@@ -533,12 +534,12 @@ START_TEST(memcg_1gib_in_256mib_cgroup)
 	for (size_t off = 0; off < MEMCG_STORE; off += BLOCK) {
 		ssize_t n = pread(fd, buf, BLOCK, (off_t)off);
 		ck_assert_int_eq(n, BLOCK);
-		for (size_t o = 0; o < BLOCK; o += PS) {
-			uint64_t i = (off + o) / PS, got;
+		for (size_t o = 0; o < BLOCK; o += page_size) {
+			uint64_t i = (off + o) / page_size, got;
 			unsigned char *page = buf + o;
 			memcpy(&got, page, sizeof(got));
 			ck_assert_msg(got == i && page[8] == memcg_byte(i) &&
-				      memcmp(page + 8, page + 9, PS - 9) == 0,
+				      memcmp(page + 8, page + 9, page_size - 9) == 0,
 				      "page %llu (offset %zu) is not what was stored there",
 				      (unsigned long long)i, off + o);
 		}
@@ -548,34 +549,34 @@ START_TEST(memcg_1gib_in_256mib_cgroup)
 }
 END_TEST
 
-int main(void)
+/* The memory cgroup case needs one made for it; main() of the runner
+ * calls this once, and memcg_remove() after the last case. */
+static const char *memcg_unavailable(void)
 {
-	tu_require_backend();
-	Suite *s = suite_create("crash-" TEST_BACKEND);
-	TCase *tc = tcase_create("crash");
-	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_set_timeout(tc, 300);
-	tcase_add_loop_test(tc, sigkill_after_completed_store_keeps_every_store, 0, CRASH_TRIALS);
 #if defined(__SANITIZE_THREAD__)
 	/* ThreadSanitizer's shadow memory is charged to the cgroup too, and
 	 * is several times the data: the writer is OOM-killed for it. */
-	const char *why = "ThreadSanitizer's shadow memory does not fit the cgroup";
+	return "ThreadSanitizer's shadow memory does not fit the cgroup";
 #else
 	const char *why = memcg_create();
-#endif
-	if (why) {
-		printf("SKIP: memcg_1gib_in_256mib_cgroup: %s\n", why);
-	} else {
+	if (!why)
 		printf("memcg: cgroup v%d %s, limit %zu MiB\n", memcg_version, memcg_dir,
 		       MEMCG_LIMIT >> 20);
-		tcase_add_test(tc, memcg_1gib_in_256mib_cgroup);
-	}
-	fflush(stdout);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	memcg_remove();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return why;
+#endif
 }
+
+static const struct tr_case crash_cases[] = {
+	TR_CASE(sigkill_after_completed_store_keeps_every_store, .loop = CRASH_TRIALS),
+	TR_CASE(memcg_1gib_in_256mib_cgroup, .left_out = memcg_unavailable),
+	{ NULL }
+};
+
+static const struct tr_suite crash_suite = {
+	.name = "crash",
+	.cases = crash_cases,
+	.timeout = 300,
+	.setup = setup,
+	.finish = memcg_remove,
+};
+TR_SUITE(crash_suite)

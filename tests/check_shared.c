@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Sharing one growing file through growmapd (SPEC 12), with the real
- * daemon (GROWMAPD_PROG) on a socket of its own per case. Compiled once
- * per backend (TEST_BACKEND).
+ * Sharing one growing file through growmapd: any number of processes
+ * attach it writable and see one coherent file whose size covers
+ * everyone's stores (growmap(7), SHARING). Each case starts the real
+ * daemon (GROWMAPD_PROG) on a socket of its own, kills and restarts it as
+ * it needs: the programs check_shared_uffd and check_shared_signal.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -24,13 +26,13 @@
 
 #include <growmap/shm.h>
 
+#include "runner.h"
 #include "testutil.h"
 
 static char path[PATH_MAX];
 
 static void setup(void)
 {
-	tu_select_backend();
 	tu_install_catchers();
 	signal(SIGPIPE, SIG_IGN);
 	alarm(120);              /* a hang ends the case, not the suite */
@@ -83,12 +85,12 @@ static void *share_store(void *arg)
 	struct share_thread *t = arg;
 	for (size_t p = 0; p < SHARE_OWN; p++)
 		if ((int)(p % 2) == t->proc && (int)(p / 2 % SHARE_THREADS) == t->thread)
-			tu_fill_page(t->base + p * PS, (uint32_t)p + 1, p);
+			tu_fill_page(t->base + p * page_size, (uint32_t)p + 1, p);
 	for (size_t p = SHARE_OWN + (size_t)t->thread; p < SHARE_OWN + SHARE_BOTH;
 	     p += SHARE_THREADS) {
-		size_t from = t->proc ? PS / 2 : 0;
-		for (size_t i = from; i < from + PS / 2; i++)
-			t->base[p * PS + i] = both_byte(p, i);
+		size_t from = t->proc ? page_size / 2 : 0;
+		for (size_t i = from; i < from + page_size / 2; i++)
+			t->base[p * page_size + i] = both_byte(p, i);
 	}
 	return NULL;
 }
@@ -112,24 +114,24 @@ static int share_process(int fd, int proc, struct share_sync *sync)
 	for (int t = 0; t < SHARE_THREADS; t++)
 		pthread_join(th[t], NULL);
 	if (proc == 0)
-		base[SHARE_TOP * PS + 5] = 0;
+		base[SHARE_TOP * page_size + 5] = 0;
 	__atomic_add_fetch(&sync->ready, 1, __ATOMIC_ACQ_REL);
 	for (int i = 0; i < 20000 && __atomic_load_n(&sync->ready, __ATOMIC_ACQUIRE) < 2; i++)
 		usleep(1000);
 	if (__atomic_load_n(&sync->ready, __ATOMIC_ACQUIRE) < 2)
 		return 5;
 	/* Every page of the other process, through this mapping. */
-	unsigned char page[PS];
+	unsigned char page[page_size];
 	for (size_t p = 0; p < SHARE_OWN; p++) {
 		if ((int)(p % 2) == proc)
 			continue;
 		tu_fill_page(page, (uint32_t)p + 1, p);
-		if (memcmp(base + p * PS, page, PS))
+		if (memcmp(base + p * page_size, page, page_size))
 			return 6;
 	}
 	for (size_t p = SHARE_OWN; p < SHARE_OWN + SHARE_BOTH; p++)
-		for (size_t i = 0; i < PS; i++)
-			if (base[p * PS + i] != both_byte(p, i))
+		for (size_t i = 0; i < page_size; i++)
+			if (base[p * page_size + i] != both_byte(p, i))
 				return 7;
 	if (growmap_close(gm) != 0)
 		return 8;
@@ -152,22 +154,22 @@ START_TEST(two_processes_share_one_file)
 	}
 	wait_child_ok(kids[0]);
 	wait_child_ok(kids[1]);
-	off_t want = (off_t)(SHARE_TOP + 1) * PS;
+	off_t want = (off_t)(SHARE_TOP + 1) * page_size;
 	ck_assert_int_eq(tu_wait_for_size(fd, want, 1000), want);
 	uint32_t seeds[SHARE_OWN];
 	for (size_t p = 0; p < SHARE_OWN; p++)
 		seeds[p] = (uint32_t)p + 1;
 	long long bad = tu_verify_file(fd, seeds, SHARE_OWN, want);
 	ck_assert_msg(bad < 0, "file differs at %lld", bad);
-	unsigned char page[PS];
+	unsigned char page[page_size];
 	for (size_t p = SHARE_OWN; p < SHARE_OWN + SHARE_BOTH; p++) {
-		ck_assert_int_eq(pread(fd, page, PS, (off_t)(p * PS)), PS);
-		for (size_t i = 0; i < PS; i++)
+		ck_assert_int_eq(pread(fd, page, page_size, (off_t)(p * page_size)), page_size);
+		for (size_t i = 0; i < page_size; i++)
 			ck_assert_msg(page[i] == both_byte(p, i), "page %zu byte %zu", p, i);
 	}
 	for (size_t p = SHARE_OWN + SHARE_BOTH; p <= SHARE_TOP; p++) {
-		ck_assert_int_eq(pread(fd, page, PS, (off_t)(p * PS)), PS);
-		for (size_t i = 0; i < PS; i++)
+		ck_assert_int_eq(pread(fd, page, page_size, (off_t)(p * page_size)), page_size);
+		for (size_t i = 0; i < page_size; i++)
 			ck_assert_msg(page[i] == 0, "page %zu byte %zu not zero", p, i);
 	}
 	close(fd);
@@ -180,7 +182,8 @@ END_TEST
  * A writer killed right after a completed store: every store it made is
  * in the file, and within a second of its death the daemon has cut the
  * file to its exact size (the end of the highest page stored: pages hold
- * non-zero bytes here, so that the daemon's rule is the contract's).
+ * non-zero bytes here, so the size is the same whether the daemon reads
+ * it from the extent map or, without one, from the highest non-zero page).
  */
 enum { CRASH_PAGES = 512, CRASH_TRIALS = 20 };
 
@@ -195,11 +198,11 @@ static uint64_t mix(uint64_t x)
 static void crash_child(int fd, int report, int go)
 {
 	struct growmap *gm;
-	if (growmap_open(&gm, fd, (size_t)16 << 20, 0) < 0)
+	if (growmap_open(&gm, fd, 4096 * page_size, 0) < 0)
 		_exit(2);
 	unsigned char *base = growmap_addr(gm);
 	for (size_t p = 0; p < CRASH_PAGES; p++) {
-		tu_fill_page(base + p * PS, (uint32_t)p + 3, p);
+		tu_fill_page(base + p * page_size, (uint32_t)p + 3, p);
 		uint32_t done = (uint32_t)p;
 		char c;
 		if (write(report, &done, sizeof(done)) != sizeof(done) ||
@@ -238,7 +241,7 @@ START_TEST(killed_writer_keeps_stores_size_exact_within_1s)
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		int status;
 		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-		off_t want = (off_t)(last + 1) * PS;
+		off_t want = (off_t)(last + 1) * page_size;
 		off_t got = tu_wait_for_size(fd, want, 1000);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		ck_assert_msg(got == want, "trial %d: size %lld after %ld ms, want %lld", trial,
@@ -276,9 +279,9 @@ START_TEST(required_without_daemon_fails_auto_works_alone)
 	ck_assert_msg(strstr(growmap_backend_reason(gm), "without growmapd (growmapd at "
 			     "/nonexistent-growmap-dir/growmapd.sock: No such file"),
 		      "reason: %s", growmap_backend_reason(gm));
-	((char *)growmap_addr(gm))[5000] = 'x';
+	((char *)growmap_addr(gm))[page_size + 904] = 'x';
 	ck_assert_int_eq(growmap_close(gm), 0);
-	ck_assert_int_eq(tu_file_size(fd), 2 * PS);
+	ck_assert_int_eq(tu_file_size(fd), 2 * page_size);
 	setenv("GROWMAP_DAEMON", "off", 1);
 	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
 	ck_assert_ptr_nonnull(strstr(growmap_backend_reason(gm), "(daemon = off)"));
@@ -300,13 +303,13 @@ static int survivor(int fd, int proc, struct share_sync *sync, pid_t daemon_pid)
 		return 2;
 	unsigned char *base = growmap_addr(gm);
 	for (size_t p = (size_t)proc; p < 128; p += 2)
-		tu_fill_page(base + p * PS, (uint32_t)p + 1, p);
+		tu_fill_page(base + p * page_size, (uint32_t)p + 1, p);
 	__atomic_add_fetch(&sync->ready, 1, __ATOMIC_ACQ_REL);
 	/* the test kills the daemon once both are here */
 	for (int i = 0; i < 20000 && kill(daemon_pid, 0) == 0; i++)
 		usleep(1000);
 	for (size_t p = 128 + (size_t)proc; p < 256; p += 2)
-		tu_fill_page(base + p * PS, (uint32_t)p + 1, p);
+		tu_fill_page(base + p * page_size, (uint32_t)p + 1, p);
 	if (growmap_sync(gm) != 0)
 		return 3;
 	if (growmap_close(gm) != 0)
@@ -339,7 +342,7 @@ START_TEST(daemon_killed_clients_keep_working)
 	for (size_t p = 0; p < 256; p++)
 		seeds[p] = (uint32_t)p + 1;
 	off_t size = tu_file_size(fd);
-	ck_assert_int_ge(size, 256 * PS);
+	ck_assert_int_ge(size, 256 * page_size);
 	long long bad = tu_verify_file(fd, seeds, 256, size);
 	ck_assert_msg(bad < 0, "file differs at %lld", bad);
 
@@ -347,7 +350,7 @@ START_TEST(daemon_killed_clients_keep_working)
 	struct growmap *gm;
 	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
 	ck_assert_int_eq(growmap_close(gm), 0);
-	ck_assert_int_eq(tu_wait_for_size(fd, 256 * PS, 1000), 256 * PS);
+	ck_assert_int_eq(tu_wait_for_size(fd, 256 * page_size, 1000), 256 * page_size);
 	close(fd);
 	unlink(path);
 	ck_assert_int_eq(tu_stop_daemon(d), 0);
@@ -389,12 +392,12 @@ START_TEST(writeback_is_the_daemons)
 	setenv("GROWMAP_WRITEBACK_INTERVAL_MS", "50", 1);
 	int fd = tu_tmpfile(path);
 	struct growmap *gm;
-	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	ck_assert_int_eq(growmap_open(&gm, fd, 256 * page_size, 0), 0);
 	ck_assert_int_eq(threads_named("growmap-wb"), 0);
 	unsigned char *p = growmap_addr(gm);
 	uint32_t seeds[64] = { 0 };
 	for (size_t pg = 0; pg < 32; pg++)
-		tu_fill_page(p + pg * PS, seeds[pg] = (uint32_t)pg + 7, pg);
+		tu_fill_page(p + pg * page_size, seeds[pg] = (uint32_t)pg + 7, pg);
 	/* The daemon's interval pass writes them back, no sync asked. */
 	long long left = tu_dirty_pages(fd);
 	for (int i = 0; i < 200 && left != 0; i++) {
@@ -410,7 +413,7 @@ START_TEST(writeback_is_the_daemons)
 
 	kill_daemon(d);
 	for (size_t pg = 32; pg < 64; pg++)
-		tu_fill_page(p + pg * PS, seeds[pg] = (uint32_t)pg + 7, pg);
+		tu_fill_page(p + pg * page_size, seeds[pg] = (uint32_t)pg + 7, pg);
 	ck_assert_int_eq(growmap_sync(gm), 0);       /* fdatasync of its own */
 	ck_assert_int_eq(threads_named("growmap-wb"), 1);
 	ck_assert_int_eq(growmap_close(gm), 0);
@@ -437,11 +440,11 @@ struct close_sync {
 static int close_together(int fd, int proc, struct close_sync *cs)
 {
 	struct growmap *gm;
-	if (growmap_open(&gm, fd, (size_t)1 << 20, 0) < 0)
+	if (growmap_open(&gm, fd, 256 * page_size, 0) < 0)
 		return 2;
 	unsigned char *base = growmap_addr(gm);
 	size_t page = proc ? 40 : 10;
-	tu_fill_page(base + page * PS, (uint32_t)page + 1, page);
+	tu_fill_page(base + page * page_size, (uint32_t)page + 1, page);
 	__atomic_add_fetch(&cs->ready, 1, __ATOMIC_ACQ_REL);
 	for (int i = 0; i < 2000000 && !__atomic_load_n(&cs->go, __ATOMIC_ACQUIRE); i++)
 		sched_yield();
@@ -467,9 +470,9 @@ START_TEST(writers_closing_together_leave_the_exact_size)
 	__atomic_store_n(&cs->go, 1, __ATOMIC_RELEASE);
 	wait_child_ok(kids[0]);
 	wait_child_ok(kids[1]);
-	ck_assert_int_eq(tu_wait_for_size(fd, 41 * PS, 1000), 41 * PS);
+	ck_assert_int_eq(tu_wait_for_size(fd, 41 * page_size, 1000), 41 * page_size);
 	uint32_t seeds[41] = { [10] = 11, [40] = 41 };
-	long long bad = tu_verify_file(fd, seeds, 41, 41 * PS);
+	long long bad = tu_verify_file(fd, seeds, 41, 41 * page_size);
 	ck_assert_msg(bad < 0, "file differs at %lld", bad);
 	munmap(cs, sizeof(*cs));
 	close(fd);
@@ -493,16 +496,16 @@ static int old_client(int fd, int ready, int go)
 	unsigned char *base = growmap_addr(gm);
 	char c = 'r';
 	for (size_t p = 0; p < 32; p++)
-		tu_fill_page(base + p * PS, (uint32_t)p + 1, p);
+		tu_fill_page(base + p * page_size, (uint32_t)p + 1, p);
 	if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 1)
 		return 3;
 	/* The new daemon's writer is attached now: grow further, a stream
 	 * whose windows reach well above its last store. */
 	for (size_t p = 32; p < 64; p++)
-		tu_fill_page(base + p * PS, (uint32_t)p + 1, p);
+		tu_fill_page(base + p * page_size, (uint32_t)p + 1, p);
 	if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 1)
 		return 4;
-	tu_fill_page(base + 70 * PS, 71, 70);    /* mapped, above what was stored */
+	tu_fill_page(base + 70 * page_size, 71, 70); /* mapped, above what was stored */
 	if (growmap_sync(gm) != 0)
 		return 5;
 	return growmap_close(gm) == 0 ? 0 : 6;
@@ -529,15 +532,15 @@ START_TEST(new_daemon_does_not_cut_under_an_old_client)
 	ck_assert_int_eq(read(ready[0], &c, 1), 1);
 	/* Alone as far as the new daemon knows; the old client writes on. */
 	ck_assert_int_eq(growmap_sync(gm), 0);
-	ck_assert_int_ge(tu_file_size(fd), 71 * PS);
+	ck_assert_int_ge(tu_file_size(fd), 71 * page_size);
 	ck_assert_int_eq(write(go[1], "g", 1), 1);
 	wait_child_ok(pid);
 	ck_assert_int_eq(growmap_close(gm), 0);       /* the last writer: exact */
-	ck_assert_int_eq(tu_file_size(fd), 71 * PS);
+	ck_assert_int_eq(tu_file_size(fd), 71 * page_size);
 	uint32_t seeds[71] = { [70] = 71 };
 	for (size_t p = 0; p < 64; p++)
 		seeds[p] = (uint32_t)p + 1;
-	long long bad = tu_verify_file(fd, seeds, 71, 71 * PS);
+	long long bad = tu_verify_file(fd, seeds, 71, 71 * page_size);
 	ck_assert_msg(bad < 0, "file differs at %lld", bad);
 	close(fd);
 	unlink(path);
@@ -559,9 +562,9 @@ START_TEST(restarted_daemon_relearns_the_floor)
 	ck_assert_int_eq(growmap_open(&old, fd, (size_t)16 << 20, 0), 0);
 	unsigned char *p = growmap_addr(old);
 	for (size_t pg = 0; pg < 32; pg++)       /* windows mapped ahead */
-		tu_fill_page(p + pg * PS, (uint32_t)pg + 1, pg);
+		tu_fill_page(p + pg * page_size, (uint32_t)pg + 1, pg);
 	off_t ahead = tu_file_size(fd);
-	ck_assert_int_gt(ahead, 32 * PS);
+	ck_assert_int_gt(ahead, 32 * page_size);
 	kill_daemon(d);
 	d = tu_start_daemon();
 	struct growmap *fresh;
@@ -569,11 +572,11 @@ START_TEST(restarted_daemon_relearns_the_floor)
 	ck_assert_int_eq(growmap_sync(old), 0);     /* attaches again */
 	ck_assert_int_eq(growmap_close(old), 0);
 	ck_assert_int_eq(growmap_close(fresh), 0);  /* last: exact */
-	ck_assert_int_eq(tu_file_size(fd), 32 * PS);
+	ck_assert_int_eq(tu_file_size(fd), 32 * page_size);
 	uint32_t seeds[32];
 	for (size_t pg = 0; pg < 32; pg++)
 		seeds[pg] = (uint32_t)pg + 1;
-	long long bad = tu_verify_file(fd, seeds, 32, 32 * PS);
+	long long bad = tu_verify_file(fd, seeds, 32, 32 * page_size);
 	ck_assert_msg(bad < 0, "file differs at %lld", bad);
 	close(fd);
 	unlink(path);
@@ -591,27 +594,27 @@ START_TEST(writers_alone_and_shared_exclude_each_other)
 	int fd = tu_tmpfile(path);
 	struct growmap *alone, *a, *b;
 	setenv("GROWMAP_DAEMON", "off", 1);
-	ck_assert_int_eq(growmap_open(&alone, fd, 1 << 20, 0), 0);
+	ck_assert_int_eq(growmap_open(&alone, fd, 256 * page_size, 0), 0);
 	setenv("GROWMAP_DAEMON", "required", 1);
-	ck_assert_int_eq(growmap_open(&a, fd, 1 << 20, 0), -EBUSY);
+	ck_assert_int_eq(growmap_open(&a, fd, 256 * page_size, 0), -EBUSY);
 	ck_assert_int_eq(growmap_close(alone), 0);
 
-	ck_assert_int_eq(growmap_open(&a, fd, 1 << 20, 0), 0);
-	ck_assert_int_eq(growmap_open(&b, fd, 1 << 20, 0), 0);
+	ck_assert_int_eq(growmap_open(&a, fd, 256 * page_size, 0), 0);
+	ck_assert_int_eq(growmap_open(&b, fd, 256 * page_size, 0), 0);
 	setenv("GROWMAP_DAEMON", "off", 1);
-	ck_assert_int_eq(growmap_open(&alone, fd, 1 << 20, 0), -EBUSY);
+	ck_assert_int_eq(growmap_open(&alone, fd, 256 * page_size, 0), -EBUSY);
 	char *pa = growmap_addr(a), *pb = growmap_addr(b);
-	pa[30 * PS + 1] = 'a';
-	pb[20 * PS + 2] = 'b';
-	ck_assert_int_eq(pb[30 * PS + 1], 'a');
-	ck_assert_int_eq(pa[20 * PS + 2], 'b');
+	pa[30 * page_size + 1] = 'a';
+	pb[20 * page_size + 2] = 'b';
+	ck_assert_int_eq(pb[30 * page_size + 1], 'a');
+	ck_assert_int_eq(pa[20 * page_size + 2], 'b');
 	ck_assert_int_eq(growmap_sync(b), 0);    /* not alone: nothing cut */
-	ck_assert_int_ge(tu_file_size(fd), 31 * PS);
-	ck_assert_int_eq(pa[30 * PS + 1], 'a');
+	ck_assert_int_ge(tu_file_size(fd), 31 * page_size);
+	ck_assert_int_eq(pa[30 * page_size + 1], 'a');
 	ck_assert_int_eq(growmap_close(a), 0);
 	/* b alone now: exact, a's higher page included */
 	ck_assert_int_eq(growmap_close(b), 0);
-	ck_assert_int_eq(tu_file_size(fd), 31 * PS);
+	ck_assert_int_eq(tu_file_size(fd), 31 * page_size);
 	close(fd);
 	unlink(path);
 	ck_assert_int_eq(tu_stop_daemon(d), 0);
@@ -619,7 +622,7 @@ START_TEST(writers_alone_and_shared_exclude_each_other)
 END_TEST
 
 /* ------------------------------------------------------------------------
- * fork() through the daemon (SPEC 13, as on AIX): the child inherits the
+ * fork() through the daemon, as on AIX: the child inherits the
  * attachment and shares the file. It sees the parent's stores; its own,
  * into the parent's pages and beyond the end (one of them a page the
  * parent had loaded as zeros before), reach the parent and the file; its
@@ -630,44 +633,44 @@ START_TEST(forked_child_shares_the_file)
 	pid_t d = tu_start_daemon();
 	int fd = tu_tmpfile(path);
 	struct growmap *gm;
-	ck_assert_int_eq(growmap_open(&gm, fd, 1 << 20, 0), 0);
+	ck_assert_int_eq(growmap_open(&gm, fd, 256 * page_size, 0), 0);
 	unsigned char *p = growmap_addr(gm);
 	for (size_t pg = 0; pg < 8; pg++)
-		tu_fill_page(p + pg * PS, (uint32_t)pg + 1, pg);
-	ck_assert_int_eq(p[50 * PS + 9], 0);     /* loaded before the fork */
+		tu_fill_page(p + pg * page_size, (uint32_t)pg + 1, pg);
+	ck_assert_int_eq(p[50 * page_size + 9], 0); /* loaded before the fork */
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		unsigned char page[PS];
+		unsigned char page[page_size];
 		for (size_t pg = 0; pg < 8; pg++) {
 			tu_fill_page(page, (uint32_t)pg + 1, pg);
-			if (memcmp(p + pg * PS, page, PS))
+			if (memcmp(p + pg * page_size, page, page_size))
 				_exit(2);
 		}
-		tu_fill_page(p + 3 * PS, 104, 3);
-		tu_fill_page(p + 50 * PS, 51, 50);
-		tu_fill_page(p + 60 * PS, 61, 60);
+		tu_fill_page(p + 3 * page_size, 104, 3);
+		tu_fill_page(p + 50 * page_size, 51, 50);
+		tu_fill_page(p + 60 * page_size, 61, 60);
 		if (growmap_sync(gm) != 0)
 			_exit(3);
 		exit(0);
 	}
 	wait_child_ok(pid);
-	unsigned char page[PS];
+	unsigned char page[page_size];
 	tu_fill_page(page, 104, 3);
-	ck_assert_int_eq(memcmp(p + 3 * PS, page, PS), 0);
+	ck_assert_int_eq(memcmp(p + 3 * page_size, page, page_size), 0);
 	tu_fill_page(page, 51, 50);
-	ck_assert_int_eq(memcmp(p + 50 * PS, page, PS), 0);
+	ck_assert_int_eq(memcmp(p + 50 * page_size, page, page_size), 0);
 	tu_fill_page(page, 61, 60);
-	ck_assert_int_eq(memcmp(p + 60 * PS, page, PS), 0);
+	ck_assert_int_eq(memcmp(p + 60 * page_size, page, page_size), 0);
 	ck_assert_int_eq(growmap_close(gm), 0);
-	ck_assert_int_eq(tu_file_size(fd), 61 * PS);
+	ck_assert_int_eq(tu_file_size(fd), 61 * page_size);
 	uint32_t seeds[61] = { 0 };
 	for (size_t pg = 0; pg < 8; pg++)
 		seeds[pg] = (uint32_t)pg + 1;
 	seeds[3] = 104;
 	seeds[50] = 51;
 	seeds[60] = 61;
-	long long bad = tu_verify_file(fd, seeds, 61, 61 * PS);
+	long long bad = tu_verify_file(fd, seeds, 61, 61 * page_size);
 	ck_assert_msg(bad < 0, "file differs at %lld", bad);
 	close(fd);
 	unlink(path);
@@ -695,16 +698,16 @@ START_TEST(aix_shmat_shared_and_inherited)
 	if (pid == 0) {
 		if (strcmp(a + 100, "first"))
 			_exit(2);
-		strcpy(a + 40 * PS, "child");
+		strcpy(a + 40 * page_size, "child");
 		_exit(growmap_shmdt(a) == 0 && growmap_shmdt(b) == 0 ? 0 : 3);
 	}
 	wait_child_ok(pid);
-	ck_assert_str_eq(b + 40 * PS, "child");
+	ck_assert_str_eq(b + 40 * page_size, "child");
 	ck_assert_int_eq(growmap_shmdt(a), 0);
 	ck_assert_int_eq(growmap_shmdt(b), 0);
-	ck_assert_int_eq(tu_wait_for_size(fd, 41 * PS, 1000), 41 * PS);
+	ck_assert_int_eq(tu_wait_for_size(fd, 41 * page_size, 1000), 41 * page_size);
 	char buf[8] = "";
-	ck_assert_int_eq(pread(fd, buf, 6, 40 * PS), 6);
+	ck_assert_int_eq(pread(fd, buf, 6, 40 * page_size), 6);
 	ck_assert_str_eq(buf, "child");
 	close(fd);
 	unlink(path);
@@ -712,40 +715,47 @@ START_TEST(aix_shmat_shared_and_inherited)
 }
 END_TEST
 
-int main(void)
+static const char *daemon_not_built(void)
 {
-	tu_require_backend();
-	if (access(GROWMAPD_PROG, X_OK) != 0) {
-		printf("skip: %s not built\n", GROWMAPD_PROG);
-		return 77;
-	}
-	Suite *s = suite_create("shared-" TEST_BACKEND);
-	TCase *tc = tcase_create("shared");
-	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_set_timeout(tc, 180);
-	tcase_add_test(tc, two_processes_share_one_file);
-	tcase_add_test(tc, killed_writer_keeps_stores_size_exact_within_1s);
-	tcase_add_test(tc, required_without_daemon_fails_auto_works_alone);
-	tcase_add_test(tc, daemon_killed_clients_keep_working);
-	tcase_add_test(tc, writeback_is_the_daemons);
-	tcase_add_loop_test(tc, writers_closing_together_leave_the_exact_size, 0, 20);
-	tcase_add_test(tc, new_daemon_does_not_cut_under_an_old_client);
-	tcase_add_test(tc, restarted_daemon_relearns_the_floor);
-	tcase_add_test(tc, writers_alone_and_shared_exclude_each_other);
-#if defined(__SANITIZE_THREAD__)
-	/* The child of fork() starts threads of its own for the range it
-	 * inherited; ThreadSanitizer's copy of the parent's threads in the
-	 * child makes it die ("dup thread with used id"). */
-	printf("forked_child_shares_the_file, aix_shmat_shared_and_inherited left "
-	       "out: ThreadSanitizer cannot follow threads started after fork()\n");
-#else
-	tcase_add_test(tc, forked_child_shares_the_file);
-	tcase_add_test(tc, aix_shmat_shared_and_inherited);
-#endif
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	static char why[PATH_MAX + 32];
+	if (access(GROWMAPD_PROG, X_OK) == 0)
+		return NULL;
+	snprintf(why, sizeof(why), "%s not built", GROWMAPD_PROG);
+	return why;
 }
+
+/* The child of fork() starts threads of its own for the range it
+ * inherited; ThreadSanitizer's copy of the parent's threads in the child
+ * makes it die ("dup thread with used id"). */
+static const char *forked_child_starts_threads(void)
+{
+#if defined(__SANITIZE_THREAD__)
+	return "ThreadSanitizer cannot follow threads started after fork()";
+#else
+	return NULL;
+#endif
+}
+
+static const struct tr_case shared_cases[] = {
+	TR_CASE(two_processes_share_one_file),
+	TR_CASE(killed_writer_keeps_stores_size_exact_within_1s),
+	TR_CASE(required_without_daemon_fails_auto_works_alone),
+	TR_CASE(daemon_killed_clients_keep_working),
+	TR_CASE(writeback_is_the_daemons),
+	TR_CASE(writers_closing_together_leave_the_exact_size, .loop = 20),
+	TR_CASE(new_daemon_does_not_cut_under_an_old_client),
+	TR_CASE(restarted_daemon_relearns_the_floor),
+	TR_CASE(writers_alone_and_shared_exclude_each_other),
+	TR_CASE(forked_child_shares_the_file, .left_out = forked_child_starts_threads),
+	TR_CASE(aix_shmat_shared_and_inherited, .left_out = forked_child_starts_threads),
+	{ NULL }
+};
+
+static const struct tr_suite shared_suite = {
+	.name = "shared",
+	.cases = shared_cases,
+	.timeout = 180,
+	.setup = setup,
+	.start = daemon_not_built,
+};
+TR_SUITE(shared_suite)

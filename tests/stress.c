@@ -51,8 +51,9 @@ enum {
 	MAX_REPORTS = 20,       /* mismatch messages printed per run */
 	LIMIT_STEPS = 6,        /* times the storable range grows */
 	SIZE_STEPS = 3,         /* of which the first ones go through set_size */
-	WORDS = PS / 8,
 };
+
+#define WORDS (page_size / 8)   /* 8-byte words in a page */
 
 #define RESERVE ((size_t)256 << 20)
 
@@ -138,7 +139,7 @@ static void expected_page(uint64_t *page, uint32_t g, size_t p)
 	if (g)
 		tu_fill_page((unsigned char *)page, g, p);
 	else
-		memset(page, 0, PS);
+		memset(page, 0, page_size);
 }
 
 /* Word w of page p at generation g. */
@@ -146,7 +147,7 @@ static uint64_t expected_word(uint32_t g, size_t p, size_t w)
 {
 	unsigned char b[8];
 	for (size_t i = 0; i < 8; i++)
-		b[i] = g ? tu_pattern(g, p * PS + w * 8 + i) : 0;
+		b[i] = g ? tu_pattern(g, p * page_size + w * 8 + i) : 0;
 	uint64_t v;
 	memcpy(&v, b, 8);
 	return v;
@@ -164,7 +165,7 @@ static void store_page(struct worker *w, size_t p)
 {
 	struct shared *sh = w->run->sh;
 	uint32_t g = __atomic_load_n(&sh->gen[p], __ATOMIC_RELAXED) + 1;
-	uint64_t *dst = (uint64_t *)(w->base + p * PS);
+	uint64_t *dst = (uint64_t *)(w->base + p * page_size);
 	expected_page(w->want, g, p);
 	/* Orders the publication of g - 1 before the words of g, so a reader
 	 * that sees a word of g then sees the shadow at g - 1 or later. */
@@ -178,7 +179,7 @@ static void store_page(struct worker *w, size_t p)
 static void load_page(struct worker *w, size_t p)
 {
 	struct shared *sh = w->run->sh;
-	const uint64_t *src = (const uint64_t *)(w->base + p * PS);
+	const uint64_t *src = (const uint64_t *)(w->base + p * page_size);
 	uint32_t before = __atomic_load_n(&sh->gen[p], __ATOMIC_ACQUIRE);
 	for (size_t i = 0; i < WORDS; i++)
 		w->got[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
@@ -188,7 +189,7 @@ static void load_page(struct worker *w, size_t p)
 
 	bool own = p % w->nowners == w->id;
 	expected_page(w->want, before, p);
-	if (!memcmp(w->got, w->want, PS))
+	if (!memcmp(w->got, w->want, page_size))
 		return;
 	/* The words may be of any generation from 'before' to after + 1
 	 * (the owner's store in progress); the owner sees exactly 'before'. */
@@ -279,8 +280,8 @@ static int run_process(const struct run *run, int fd, unsigned proc)
 					.id = proc * run->threads + t,
 					.nowners = run->nprocs * run->threads };
 		w[t].rng = run->seed ^ ((uint64_t)w[t].id << 40);
-		if (posix_memalign((void **)&w[t].want, PS, PS) ||
-		    posix_memalign((void **)&w[t].got, PS, PS))
+		if (posix_memalign((void **)&w[t].want, page_size, page_size) ||
+		    posix_memalign((void **)&w[t].got, page_size, page_size))
 			abort();
 		if (pthread_create(&th[t], NULL, worker_main, &w[t]))
 			abort();
@@ -315,7 +316,7 @@ static int run_process(const struct run *run, int fd, unsigned proc)
 		if (run->set_size && step < SIZE_STEPS) {
 			/* A size in the page above the range: that page's
 			 * first store rounds the size up to its end. */
-			off_t size = (off_t)limit * PS + 1 + (off_t)(next_random(&rng) % (PS - 1));
+			off_t size = (off_t)(limit * page_size + 1 + next_random(&rng) % (page_size - 1));
 			double t0 = now_seconds();
 			if ((r = growmap_set_size(gm, size)) < 0 || (r = growmap_sync(gm)) < 0) {
 				report(sh, "growmap_set_size(%lld) then sync: %s",
@@ -362,8 +363,8 @@ static off_t expected_size(const struct run *run)
 	off_t size = run->sh->size_floor;
 	for (size_t p = run->npages; p-- > 0;)
 		if (run->sh->gen[p]) {
-			if ((off_t)((p + 1) * PS) > size)
-				size = (off_t)((p + 1) * PS);
+			if ((off_t)((p + 1) * page_size) > size)
+				size = (off_t)((p + 1) * page_size);
 			break;
 		}
 	return size;
@@ -383,15 +384,15 @@ struct verdict {
 static int verify_file(const struct run *run, int fd, struct verdict *v)
 {
 	const size_t chunk = 256;
-	unsigned char *buf = malloc(chunk * PS), *want = malloc(PS);
+	unsigned char *buf = malloc(chunk * page_size), *want = malloc(page_size);
 	if (!buf || !want)
 		abort();
 	*v = (struct verdict){ .first_bad = -1, .size = tu_file_size(fd),
 			       .want_size = expected_size(run) };
-	size_t pages = (size_t)((v->want_size + PS - 1) / PS);
+	size_t pages = (size_t)((v->want_size + page_size - 1) / page_size);
 	for (size_t at = 0; at < pages; at += chunk) {
 		size_t n = pages - at < chunk ? pages - at : chunk;
-		ssize_t got = pread(fd, buf, n * PS, (off_t)(at * PS));
+		ssize_t got = pread(fd, buf, n * page_size, (off_t)(at * page_size));
 		if (got < 0) {
 			perror("pread");
 			got = 0;
@@ -399,20 +400,22 @@ static int verify_file(const struct run *run, int fd, struct verdict *v)
 		for (size_t i = 0; i < n; i++) {
 			size_t p = at + i;
 			expected_page((uint64_t *)want, run->sh->gen[p], p);
-			if ((i + 1) * PS <= (size_t)got && (off_t)((p + 1) * PS) <= v->want_size &&
-			    !memcmp(buf + i * PS, want, PS)) {
-				v->verified += PS;
+			if ((i + 1) * page_size <= (size_t)got &&
+			    (off_t)((p + 1) * page_size) <= v->want_size &&
+			    !memcmp(buf + i * page_size, want, page_size)) {
+				v->verified += page_size;
 				continue;
 			}
-			for (size_t b = 0; b < PS && (off_t)(p * PS + b) < v->want_size; b++) {
-				bool present = i * PS + b < (size_t)got;
-				if (present && buf[i * PS + b] == want[b]) {
+			for (size_t b = 0;
+			     b < page_size && (off_t)(p * page_size + b) < v->want_size; b++) {
+				bool present = i * page_size + b < (size_t)got;
+				if (present && buf[i * page_size + b] == want[b]) {
 					v->verified++;
 					continue;
 				}
 				v->verified += present;
 				if (v->first_bad < 0)
-					v->first_bad = (long long)(p * PS + b);
+					v->first_bad = (long long)(p * page_size + b);
 				v->bad++;
 			}
 		}
@@ -452,7 +455,7 @@ static int self_test(const struct run *run, int fd)
 		fprintf(stderr, "stress: self-test: no stored page to corrupt\n");
 		return 1;
 	}
-	off_t at = (off_t)(p * PS + next_random(&rng) % PS);
+	off_t at = (off_t)(p * page_size + next_random(&rng) % page_size);
 	unsigned char byte;
 	if (pread(fd, &byte, 1, at) != 1)
 		return 1;
@@ -616,8 +619,7 @@ int main(int argc, char **argv)
 	if (threads < 1)
 		threads = 1;
 
-	/* TEST_BACKEND reads GROWMAP_BACKEND (see Makefile.am). */
-	setenv("GROWMAP_BACKEND", backend, 1);
+	tu_backend = backend;
 	/* Background writeback often and early, unless the caller says. */
 	setenv("GROWMAP_WRITEBACK_INTERVAL_MS", "50", 0);
 	setenv("GROWMAP_DIRTY_LIMIT", "64", 0);
@@ -626,7 +628,7 @@ int main(int argc, char **argv)
 
 	double seconds = minutes * 60;
 	alarm((unsigned)seconds + 600);   /* a hang ends the run */
-	struct run run = { .npages = RESERVE / PS, .seconds = seconds, .seed = seed };
+	struct run run = { .npages = RESERVE / page_size, .seconds = seconds, .seed = seed };
 	/* Stores start in the first quarter of the range and spread to all
 	 * but the top 1/16: loads there must read zeros and grow nothing. */
 	run.limit_first = (uint32_t)(run.npages / 4);

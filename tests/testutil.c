@@ -19,14 +19,40 @@
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 
+size_t page_size;
+#ifdef TEST_BACKEND
+/* check_fault and check_enospc, not on the runner yet, name theirs at
+ * build time. */
+const char *tu_backend = TEST_BACKEND;
+#else
+const char *tu_backend;
+#endif
+bool tu_through_daemon;
+
+__attribute__((constructor)) static void tu_init_page_size(void)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	if (ps <= 0)
+		abort();
+	page_size = (size_t)ps;
+}
+
+bool tu_backend_is(const char *name)
+{
+	return tu_backend && strcmp(tu_backend, name) == 0;
+}
+
 void tu_select_backend(void)
 {
-	setenv("GROWMAP_BACKEND", TEST_BACKEND, 1);
-#ifndef TEST_DAEMON
-	/* Alone, whatever daemon this machine runs; the daemon's suites
-	 * start their own (tu_start_daemon). */
-	setenv("GROWMAP_DAEMON", "off", 1);
-#endif
+	if (!tu_backend) {
+		fprintf(stderr, "no backend under test chosen\n");
+		abort();
+	}
+	setenv("GROWMAP_BACKEND", tu_backend, 1);
+	/* Alone, whatever daemon this machine runs, unless this program
+	 * started its own (tu_start_daemon, which says "required"). */
+	if (!tu_through_daemon)
+		setenv("GROWMAP_DAEMON", "off", 1);
 }
 
 /* Files made by tu_tmpfile(), removed when the process exits: a failing
@@ -71,11 +97,11 @@ void tu_require_backend(void)
 		struct growmap *gm;
 		int r = growmap_open(&gm, fd, 1 << 20, 0);
 		if (r == -EPERM || r == -EOPNOTSUPP || r == -ENOSYS) {
-			printf("SKIP: backend %s unavailable here: %s\n", TEST_BACKEND, strerror(-r));
+			printf("SKIP: backend %s unavailable here: %s\n", tu_backend, strerror(-r));
 			exit(77);
 		}
 		if (r < 0) {
-			printf("FAIL: growmap_open with backend %s: %s\n", TEST_BACKEND, strerror(-r));
+			printf("FAIL: growmap_open with backend %s: %s\n", tu_backend, strerror(-r));
 			exit(1);
 		}
 		printf("backend %s: %s\n", growmap_backend(gm), growmap_backend_reason(gm));
@@ -126,23 +152,24 @@ long long tu_dirty_pages(int fd)
 
 void tu_fill_page(unsigned char *page, uint32_t seed, size_t page_index)
 {
-	for (size_t i = 0; i < PS; i++)
-		page[i] = tu_pattern(seed, page_index * PS + i);
+	for (size_t i = 0; i < page_size; i++)
+		page[i] = tu_pattern(seed, page_index * page_size + i);
 }
 
 long long tu_verify_file(int fd, const uint32_t *seeds, size_t npages,
 			 off_t expected_size)
 {
-	unsigned char buf[PS];
+	unsigned char buf[page_size];
 	off_t size = tu_file_size(fd);
-	for (size_t p = 0; p < npages && (off_t)(p * PS) < size; p++) {
-		ssize_t n = pread(fd, buf, PS, (off_t)(p * PS));
+	for (size_t p = 0; p < npages && (off_t)(p * page_size) < size; p++) {
+		ssize_t n = pread(fd, buf, page_size, (off_t)(p * page_size));
 		if (n < 0)
-			return (long long)(p * PS);
+			return (long long)(p * page_size);
 		for (ssize_t i = 0; i < n; i++) {
-			unsigned char want = seeds[p] ? tu_pattern(seeds[p], p * PS + (size_t)i) : 0;
+			size_t at = p * page_size + (size_t)i;
+			unsigned char want = seeds[p] ? tu_pattern(seeds[p], at) : 0;
 			if (buf[i] != want)
-				return (long long)(p * PS) + i;
+				return (long long)(p * page_size) + i;
 		}
 	}
 	if (size != expected_size)

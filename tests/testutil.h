@@ -14,28 +14,25 @@
 
 #include "refuse-syscall.h"
 
-#ifndef TEST_BACKEND
-#error "TEST_BACKEND must name the backend under test"
-#ifdef GROWMAPD_PROG
-/*
- * Starts the built growmapd (GROWMAPD_PROG) on a socket in a new
- * temporary directory (the same one at every call in a process, so a
- * daemon started again takes over the socket) and points this process's
- * attaches at it, daemon required. Returns its pid once the socket
- * accepts connections; aborts with a message if it never does.
- */
-pid_t tu_start_daemon(void);
-/* SIGTERM, then checks it exited 0 and removed its socket. Returns 0, or
- * -1 with a message on stderr. */
-int tu_stop_daemon(pid_t pid);
-#endif
+/* The page size, sysconf(_SC_PAGESIZE), set before main(). */
+extern size_t page_size;
 
-#endif
-
+#ifdef TEST_BACKEND
+/* check_fault.c and check_enospc.c, not on the runner yet. */
 #define PS 4096u
+#endif
 
-/* Selects the backend under test for growmap_open() in this process,
- * and, unless TEST_DAEMON, no daemon. */
+/* The backend under test, "uffd" or "signal" (a program's runner, or
+ * stress's --backend, sets it before anything else), and whether every
+ * attach goes through a growmapd the program started (tu_start_daemon). */
+extern const char *tu_backend;
+extern bool tu_through_daemon;
+
+/* Is the backend under test the one named? */
+bool tu_backend_is(const char *name);
+
+/* Selects tu_backend for growmap_open() in this process (and its
+ * children), and, unless tu_through_daemon, no daemon. */
 void tu_select_backend(void);
 
 /* Exits 77 (skip) with the reason when the backend cannot run here.
