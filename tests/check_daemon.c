@@ -38,9 +38,9 @@
 #include "proto.h"
 #include "refuse-syscall.h"
 
-#define PS 4096u
 #define REPLY_MS 5000      /* any reply, however slow the machine */
 
+static size_t page_size;   /* sysconf(_SC_PAGESIZE), set by main() */
 static char dir[PATH_MAX], sock_path[PATH_MAX];
 static pid_t daemon_pid;
 static int file_seq;
@@ -390,15 +390,15 @@ END_TEST
 START_TEST(attach_checks_the_descriptor)
 {
 	start_daemon(NULL);
-	int rd = new_file(PS, O_RDONLY, NULL);
+	int rd = new_file(page_size, O_RDONLY, NULL);
 	int s = conn();
-	struct gmd_msg m = request(s, GMD_ATTACH, GMD_F_WRITE, 1 << 20, PS, rd);
+	struct gmd_msg m = request(s, GMD_ATTACH, GMD_F_WRITE, 1 << 20, page_size, rd);
 	ck_assert_int_eq(m.status, -EACCES);
 	close(s);
 
-	int opath = new_file(PS, O_PATH, NULL);
+	int opath = new_file(page_size, O_PATH, NULL);
 	s = conn();
-	m = request(s, GMD_ATTACH, 0, 1 << 20, PS, opath);
+	m = request(s, GMD_ATTACH, 0, 1 << 20, page_size, opath);
 	ck_assert_int_eq(m.status, -EBADF);
 	close(s);
 
@@ -414,11 +414,11 @@ END_TEST
 START_TEST(read_only_attach)
 {
 	start_daemon(NULL);
-	int rd = new_file(2 * PS, O_RDONLY, NULL);
+	int rd = new_file(2 * page_size, O_RDONLY, NULL);
 	int s = conn();
-	struct gmd_msg m = request(s, GMD_ATTACH, 0, 1 << 20, 2 * PS, rd);
+	struct gmd_msg m = request(s, GMD_ATTACH, 0, 1 << 20, 2 * page_size, rd);
 	ck_assert_int_eq(m.status, 0);
-	ck_assert_uint_eq(m.arg[0], 2 * PS);   /* floor: the reader's size */
+	ck_assert_uint_eq(m.arg[0], 2 * page_size);   /* floor: the reader's size */
 	ck_assert_uint_eq(m.arg[1], 0);        /* no writer */
 	m = request(s, GMD_SYNC, 0, 0, 0, -1);
 	ck_assert_uint_eq(m.arg[0], 0);        /* a reader never holds the lease */
@@ -432,19 +432,19 @@ START_TEST(reader_size_raises_the_floor)
 {
 	start_daemon(NULL);
 	char path[PATH_MAX];
-	int w = new_file(PS, O_RDWR, path);
+	int w = new_file(page_size, O_RDWR, path);
 	int s1 = conn();
-	struct gmd_msg m = request(s1, GMD_ATTACH, GMD_F_WRITE, 1 << 20, PS, w);
-	ck_assert_uint_eq(m.arg[0], PS);
-	ck_assert_int_eq(ftruncate(w, 5 * PS), 0);  /* the writer grew it */
+	struct gmd_msg m = request(s1, GMD_ATTACH, GMD_F_WRITE, 1 << 20, page_size, w);
+	ck_assert_uint_eq(m.arg[0], page_size);
+	ck_assert_int_eq(ftruncate(w, 5 * page_size), 0);  /* the writer grew it */
 	int r = open(path, O_RDONLY | O_CLOEXEC);
 	int s2 = conn();
-	m = request(s2, GMD_ATTACH, 0, 1 << 20, 5 * PS, r);
-	ck_assert_uint_eq(m.arg[0], 5 * PS);
+	m = request(s2, GMD_ATTACH, 0, 1 << 20, 5 * page_size, r);
+	ck_assert_uint_eq(m.arg[0], 5 * page_size);
 	ck_assert_uint_eq(m.arg[1], 1);
 	m = request(s1, GMD_SYNC, 0, 0, 0, -1);
 	ck_assert_uint_eq(m.arg[0], 1);
-	ck_assert_uint_eq(m.arg[1], 5 * PS);
+	ck_assert_uint_eq(m.arg[1], 5 * page_size);
 	/* The writer dies holding the lease: the daemon settles (before it
 	 * reports no writer), and must not cut the reader's pages. */
 	close(s1);
@@ -453,7 +453,7 @@ START_TEST(reader_size_raises_the_floor)
 	while (status_writers(s3) != 0 && now_ms() < deadline)
 		sleep_ms(5);
 	ck_assert_int_eq(status_writers(s3), 0);
-	ck_assert_int_eq(size_of(w), 5 * PS);
+	ck_assert_int_eq(size_of(w), 5 * page_size);
 	close(s3);
 	close(s2);
 }
@@ -612,26 +612,26 @@ END_TEST
 START_TEST(lease)
 {
 	start_daemon(NULL);
-	int w = new_file(PS, O_RDWR, NULL);
+	int w = new_file(page_size, O_RDWR, NULL);
 	int a = conn(), b = conn(), c = conn();
-	struct gmd_msg m = request(a, GMD_ATTACH, GMD_F_WRITE, 0, PS, w);
+	struct gmd_msg m = request(a, GMD_ATTACH, GMD_F_WRITE, 0, page_size, w);
 	ck_assert_int_eq(m.status, 0);
-	ck_assert_uint_eq(m.arg[0], PS);
+	ck_assert_uint_eq(m.arg[0], page_size);
 	ck_assert_uint_eq(m.arg[1], 1);
-	m = request(b, GMD_ATTACH, GMD_F_WRITE, 0, PS, w);
+	m = request(b, GMD_ATTACH, GMD_F_WRITE, 0, page_size, w);
 	ck_assert_uint_eq(m.arg[1], 2);
 	m = request(a, GMD_SYNC, 0, 0, 0, -1);
 	ck_assert_uint_eq(m.arg[0], 0);
-	ck_assert_uint_eq(m.arg[1], PS);
+	ck_assert_uint_eq(m.arg[1], page_size);
 	ck_assert_int_eq(request(b, GMD_DETACH, 0, 0, 0, -1).status, 0);
 	m = request(a, GMD_SYNC, 0, 0, 0, -1);
 	ck_assert_uint_eq(m.arg[0], 1);
-	ck_assert_uint_eq(m.arg[1], PS);
+	ck_assert_uint_eq(m.arg[1], page_size);
 
 	/* A writer attaching while the lease is out waits for SETTLED. */
-	send_msg(c, GMD_ATTACH, GMD_F_WRITE, 0, PS, w);
+	send_msg(c, GMD_ATTACH, GMD_F_WRITE, 0, page_size, w);
 	ck_assert_int_eq(recv_msg(c, &m, 300), -ETIMEDOUT);
-	ck_assert_int_eq(request(a, GMD_SETTLED, 0, PS, 0, -1).status, 0);
+	ck_assert_int_eq(request(a, GMD_SETTLED, 0, page_size, 0, -1).status, 0);
 	m = reply_to(c, GMD_ATTACH);
 	ck_assert_int_eq(m.status, 0);
 	ck_assert_uint_eq(m.arg[1], 2);
@@ -651,12 +651,12 @@ END_TEST
 START_TEST(settled_size_beyond_any_file)
 {
 	start_daemon(NULL);
-	int w = new_file(PS, O_RDWR, NULL);
+	int w = new_file(page_size, O_RDWR, NULL);
 	int a = conn(), b = conn();
-	ck_assert_int_eq(request(a, GMD_ATTACH, GMD_F_WRITE, 0, PS, w).status, 0);
+	ck_assert_int_eq(request(a, GMD_ATTACH, GMD_F_WRITE, 0, page_size, w).status, 0);
 	ck_assert_uint_eq(request(a, GMD_SYNC, 0, 0, 0, -1).arg[0], 1);
 	ck_assert_int_eq(request(a, GMD_SETTLED, 0, UINT64_MAX, 0, -1).status, 0);
-	struct gmd_msg m = request(b, GMD_ATTACH, GMD_F_WRITE, 0, PS, w);
+	struct gmd_msg m = request(b, GMD_ATTACH, GMD_F_WRITE, 0, page_size, w);
 	ck_assert_int_eq(m.status, 0);
 	ck_assert_uint_le(m.arg[0], INT64_MAX);
 	ck_assert_int_eq(request(a, GMD_DETACH, 0, 0, 0, -1).status, 0);
@@ -666,7 +666,7 @@ START_TEST(settled_size_beyond_any_file)
 	while (status_writers(s) >= 0 && now_ms() < deadline)
 		sleep_ms(5);
 	close(s);
-	ck_assert_int_eq(size_of(w), PS);
+	ck_assert_int_eq(size_of(w), page_size);
 	close(a);
 }
 END_TEST
@@ -686,17 +686,17 @@ START_TEST(crash_settle)
 		int s = try_connect();
 		if (s < 0)
 			_exit(10);
-		send_msg(s, GMD_ATTACH, GMD_F_WRITE, 64 * PS, 0, w);
+		send_msg(s, GMD_ATTACH, GMD_F_WRITE, 64 * page_size, 0, w);
 		struct gmd_msg m;
 		if (recv_msg(s, &m, REPLY_MS) != 1 || m.status != 0)
 			_exit(11);
-		if (fallocate(w, 0, 0, 64 * PS) < 0)
+		if (fallocate(w, 0, 0, 64 * page_size) < 0)
 			_exit(12);
-		unsigned char *p = mmap(NULL, 64 * PS, PROT_READ | PROT_WRITE,
+		unsigned char *p = mmap(NULL, 64 * page_size, PROT_READ | PROT_WRITE,
 					MAP_SHARED, w, 0);
 		if (p == MAP_FAILED)
 			_exit(13);
-		p[10 * PS + 100] = value;
+		p[10 * page_size + 100] = value;
 		if (write(ready[1], "r", 1) != 1)
 			_exit(14);
 		for (;;)
@@ -710,12 +710,12 @@ START_TEST(crash_settle)
 	int status;
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	while (size_of(w) != 11 * PS && now_ms() - killed < 1000)
+	while (size_of(w) != (off_t)(11 * page_size) && now_ms() - killed < 1000)
 		sleep_ms(2);
-	ck_assert_int_eq(size_of(w), 11 * PS);
+	ck_assert_int_eq(size_of(w), 11 * page_size);
 	ck_assert_int_lt(now_ms() - killed, 1000);
 	unsigned char got = 0;
-	ck_assert_int_eq(pread(w, &got, 1, 10 * PS + 100), 1);
+	ck_assert_int_eq(pread(w, &got, 1, 10 * page_size + 100), 1);
 	ck_assert_uint_eq(got, value);
 	close(ready[0]);
 	close(w);
@@ -738,11 +738,11 @@ START_TEST(pidfd_ends_attachment_with_inherited_socket)
 		int s = try_connect();
 		if (s < 0)
 			_exit(10);
-		send_msg(s, GMD_ATTACH, GMD_F_WRITE, 16 * PS, 0, w);
+		send_msg(s, GMD_ATTACH, GMD_F_WRITE, 16 * page_size, 0, w);
 		struct gmd_msg m;
 		if (recv_msg(s, &m, REPLY_MS) != 1 || m.status != 0)
 			_exit(11);
-		if (fallocate(w, 0, 0, 16 * PS) < 0)
+		if (fallocate(w, 0, 0, 16 * page_size) < 0)
 			_exit(12);
 		pid_t g = fork();
 		if (g == 0) {
@@ -896,10 +896,11 @@ static long long unwritten_pages(int fd)
 /* Dirties 'pages' pages of fd from 'first' through write(2). */
 static void dirty(int fd, size_t first, size_t pages)
 {
-	static char page[PS];
+	char page[page_size];
 	for (size_t i = 0; i < pages; i++) {
-		memset(page, (int)(first + i) | 1, PS);
-		ck_assert_int_eq(pwrite(fd, page, PS, (off_t)((first + i) * PS)), PS);
+		memset(page, (int)(first + i) | 1, page_size);
+		off_t at = (off_t)((first + i) * page_size);
+		ck_assert_int_eq(pwrite(fd, page, page_size, at), page_size);
 	}
 }
 
@@ -908,7 +909,7 @@ static void dirty(int fd, size_t first, size_t pages)
 START_TEST(writer_eventfd_checked)
 {
 	start_daemon(NULL);
-	int w = new_file(PS, O_RDWR, NULL);
+	int w = new_file(page_size, O_RDWR, NULL);
 	int blocking = eventfd(0, EFD_CLOEXEC);
 	int good = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ck_assert_int_ge(blocking, 0);
@@ -1132,7 +1133,7 @@ START_TEST(writeback_error_told_once_to_each_writer)
 	while ((writers = status_writers(st)) != -1 && now_ms() < deadline)
 		sleep_ms(5);
 	ck_assert_int_eq(writers, -1);               /* settled, forgotten */
-	ck_assert_int_eq(size_of(w), 48 * PS);
+	ck_assert_int_eq(size_of(w), 48 * page_size);
 	close(st);
 	close(a);
 	close(b);
@@ -1166,7 +1167,7 @@ START_TEST(crashed_writer_made_durable)
 	ck_assert_uint_eq(wb.arg[2], 0);
 	ck_assert_uint_eq(wb.arg[4], 1);             /* one nobody asked for */
 	ck_assert_int_eq(unwritten_pages(w) > 0, 0);
-	ck_assert_int_eq(size_of(w), 64 * PS);
+	ck_assert_int_eq(size_of(w), 64 * page_size);
 	ck_assert_int_eq(status_writers(st), 1);
 	close(sb);
 	close(st);
@@ -1179,9 +1180,10 @@ END_TEST
 START_TEST(growmapctl_status)
 {
 	start_daemon(NULL);
-	int w = new_file(3 * PS, O_RDWR, NULL);
+	int w = new_file(3 * page_size, O_RDWR, NULL);
 	int s = conn();
-	ck_assert_int_eq(request(s, GMD_ATTACH, GMD_F_WRITE, 12345678, 3 * PS, w).status, 0);
+	struct gmd_msg m = request(s, GMD_ATTACH, GMD_F_WRITE, 12345678, 3 * page_size, w);
+	ck_assert_int_eq(m.status, 0);
 	struct stat st;
 	ck_assert_int_eq(fstat(w, &st), 0);
 
@@ -1201,8 +1203,8 @@ START_TEST(growmapctl_status)
 	ck_assert_msg(!strncmp(out, "{\"files\":[{\"dev\":", 17), "got %s", out);
 	snprintf(want, sizeof(want), "\"clients\":[{\"pid\":%d,", (int)getpid());
 	ck_assert_msg(strstr(out, want), "no '%s' in %s", want, out);
-	snprintf(want, sizeof(want), "\"ino\":%llu,\"size\":%u,", (unsigned long long)st.st_ino,
-		 3 * PS);
+	snprintf(want, sizeof(want), "\"ino\":%llu,\"size\":%zu,", (unsigned long long)st.st_ino,
+		 3 * page_size);
 	ck_assert_msg(strstr(out, want), "no '%s' in %s", want, out);
 
 	char missing[PATH_MAX + 8];
@@ -1273,6 +1275,7 @@ static Suite *daemon_suite(void)
 
 int main(void)
 {
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	SRunner *sr = srunner_create(daemon_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

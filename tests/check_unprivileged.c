@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unprivileged use (SPEC "Runs unprivileged"): a child drops to uid/gid
- * 65534 and attaches with GROWMAP_BACKEND=auto. It must get a working
- * mapping, and the reason growmap reports must match what this kernel
- * allows an unprivileged process, which the child finds out itself:
- * full userfaultfd (syscall or /dev/userfaultfd), user-mode-only
- * userfaultfd, or none (the signal backend). Needs root to drop
- * privileges; otherwise exits 77 (skip).
+ * Unprivileged use, under vm.unprivileged_userfaultfd=0 too (growmap(7),
+ * "Obtaining a userfaultfd"): a child drops to uid/gid 65534 and attaches
+ * with GROWMAP_BACKEND=auto. It must get a working mapping, and the
+ * reason growmap reports must match what this kernel allows an
+ * unprivileged process, which the child finds out itself: full
+ * userfaultfd (syscall or /dev/userfaultfd), user-mode-only userfaultfd,
+ * or none (the signal backend). Needs root to drop privileges; otherwise
+ * exits 77 (skip).
  */
 #define _GNU_SOURCE
 #include <check.h>
