@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Attaching through growmapd (SPEC 12): several processes share one
- * growing file. Each maps the file itself and grows it with fallocate(2),
- * which never shrinks a file; the one operation that could hurt another
- * process, cutting the file down to its exact size, happens only under
- * the daemon's settle lease, which it grants to a writer that is the
- * file's only writer. The daemon settles the file itself when the last
- * writer goes without doing so (a crash). See lib/proto.h and growmapd(8).
+ * Attaching through growmapd (growmap(7), SHARING): several processes
+ * share one growing file. Each maps the file itself and grows it with
+ * fallocate(2), which never shrinks a file; the one operation that could
+ * hurt another process, cutting the file down to its exact size, happens
+ * only under the daemon's settle lease, which it grants to a writer that
+ * is the file's only writer. The daemon settles the file itself when the
+ * last writer goes without doing so (a crash). See lib/proto.h and
+ * growmapd(8).
  *
  * One connection per attachment: its end is the attachment's end, so the
  * daemon learns of a crash from the kernel, not from us.

@@ -46,13 +46,14 @@ static int inaccessible_run(struct growmap *gm, size_t first, size_t count)
 }
 
 /*
- * fork() (SPEC 13): a range shared through growmapd was inherited by the
- * child, which attaches it again as its own, before fork() returns
- * there: its own connection to the daemon, writeback thread and fault
- * service. The same handle then works in the child. Where that fails,
- * the child's placeholder is made inaccessible (a store there raises
- * SIGSEGV, never lands in private memory) and the handle answers -EPERM,
- * as without the daemon, where the child has nothing at the range.
+ * fork() (growmap(7), "fork(2)"): a range shared through growmapd was
+ * inherited by the child, which attaches it again as its own, before
+ * fork() returns there: its own connection to the daemon, writeback
+ * thread and fault service. The same handle then works in the child.
+ * Where that fails, the child's placeholder is made inaccessible (a store
+ * there raises SIGSEGV, never lands in private memory) and the handle
+ * answers -EPERM, as without the daemon, where the child has nothing at
+ * the range.
  */
 static void after_fork_child(struct growmap *gm)
 {
@@ -133,12 +134,12 @@ static void registry_remove(struct growmap *gm)
 }
 
 /*
- * Endings (SPEC 8a): exit() from any thread, and return from main, sync
- * every writable mapping this process attached and has not closed, with
- * its exact size, as growmap_close() would (the mappings stay: other
- * threads may still be running). A child of fork() has none of its own.
- * _exit(2) and fatal signals skip this; their stores are in the file
- * anyway, only the size is not settled (growmap(7)).
+ * Endings (growmap(7), ENDINGS): exit() from any thread, and return
+ * from main, sync every writable mapping this process attached and has
+ * not closed, with its exact size, as growmap_close() would (the mappings
+ * stay: other threads may still be running). A child of fork() has none
+ * of its own. _exit(2) and fatal signals skip this; their stores are in
+ * the file anyway, only the size is not settled.
  */
 __attribute__((destructor)) static void sync_at_exit(void)
 {

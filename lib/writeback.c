@@ -134,7 +134,7 @@ static void wb_start_writeback(struct growmap *gm)
 	wb_count(gm, dirty);
 }
 
-/* A durable pass: the size the contract says, then fdatasync. Returns
+/* A durable pass: the exact size (growmap(7)), then fdatasync. Returns
  * true when the size had to be left as it is for now (others share the
  * file through growmapd). */
 static bool wb_durable(struct growmap *gm, bool datasync, bool apply_size, off_t size)
