@@ -252,9 +252,8 @@ static void signal_detach(struct growmap *gm)
 
 /* Back to PROT_NONE: the next access faults into the handler, which waits
  * for the grow lock the caller holds, so nothing can slip in. */
-static int signal_to_placeholder(struct growmap *gm, size_t from, size_t to, bool salvage)
+static int signal_to_placeholder(struct growmap *gm, size_t from, size_t to)
 {
-	(void)salvage;
 	size_t ps = gm->page_size;
 	char *at = gm->base + from * ps;
 	size_t len = (to - from) * ps;

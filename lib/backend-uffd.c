@@ -21,8 +21,8 @@
  * and the error becomes the mapping's sticky error. The next durable sync
  * returns such pages to placeholder, so they can be tried again.
  *
- * Needs userfaultfd missing-page faults on anonymous memory (Linux 4.3);
- * write-protect (5.7) lets loads stay loads. Without it, a load of
+ * Needs userfaultfd missing-page faults on anonymous memory, with the
+ * REMAP event and the faulting thread's id (Linux 4.14); write-protect (5.7) lets loads stay loads. Without it, a load of
  * placeholder grows the file like a store until the next sync settles
  * the exact size.
  */
@@ -49,12 +49,14 @@
 
 struct uffd_backend {
 	int uffd;
-	int stop_fd;               /* eventfd: wakes the service thread to exit */
-	int pagemap_fd;            /* /proc/self/pagemap, for to_placeholder's salvage */
+	int wake_fd;               /* eventfd: wakes the service thread, to exit
+				    * ('stopping') or to read while a remap
+				    * waits ('remapping') */
 	pthread_t thread;
 	bool thread_running;
 	bool wp;                   /* write-protect mode registered */
-	bool thread_id;            /* fault messages carry the thread id */
+	bool remapping;            /* uffd_to_placeholder() is moving pages */
+	bool stopping;             /* uffd_detach() waits for the thread */
 	char *page_buf;            /* one page, for loads */
 };
 
@@ -150,23 +152,66 @@ static ssize_t spin_read(struct uffd_backend *ub, struct uffd_msg *msgs, size_t 
 }
 
 
+/* Wakes the service thread from poll(2). (An eventfd write of 1 fails
+ * only when the counter is near overflow, which a reader empties.) */
+static void wake_service(struct uffd_backend *ub)
+{
+	uint64_t one = 1;
+	while (write(ub->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
 static void wake_range(struct uffd_backend *ub, char *at, size_t len)
 {
 	struct uffdio_range wake = { .start = (unsigned long)at, .len = len };
 	uffd_ioctl_range(ub->uffd, UFFDIO_WAKE, &wake);
 }
 
-/* Registers [from, to) of the range: placeholder from now on. */
-static int register_range(struct growmap *gm, size_t from, size_t to)
+/* Registers 'len' bytes at 'at' for missing-page faults, and for
+ * write-protect faults where the kernel offers them. */
+static int register_at(struct uffd_backend *ub, char *at, size_t len)
 {
-	struct uffd_backend *ub = gm->backend;
-	size_t ps = gm->page_size;
 	struct uffdio_register reg = {
-		.range = { .start = (unsigned long)(gm->base + from * ps),
-			   .len = (to - from) * ps },
+		.range = { .start = (unsigned long)at, .len = len },
 		.mode = UFFDIO_REGISTER_MODE_MISSING | (ub->wp ? UFFDIO_REGISTER_MODE_WP : 0),
 	};
 	return uffd_ioctl_range(ub->uffd, UFFDIO_REGISTER, &reg);
+}
+
+/* Registers [from, to) of the range: placeholder from now on. */
+static int register_range(struct growmap *gm, size_t from, size_t to)
+{
+	size_t ps = gm->page_size;
+	return register_at(gm->backend, gm->base + from * ps, (to - from) * ps);
+}
+
+/*
+ * While uffd_to_placeholder() moves pages (with the grow lock held), the
+ * service thread reads the descriptor: the mremap(2) there returns only
+ * once the REMAP event it queued has been read, and the event needs
+ * nothing more. The thread of a fault read meanwhile is woken unserved,
+ * to fault again once the mover is done.
+ */
+static void read_while_remapping(struct growmap *gm, struct uffd_backend *ub)
+{
+	while (__atomic_load_n(&ub->remapping, __ATOMIC_ACQUIRE)) {
+		struct uffd_msg msgs[UFFD_MSG_BATCH];
+		ssize_t n = read(ub->uffd, msgs, sizeof(msgs));
+		for (ssize_t i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++)
+			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+				wake_range(ub, (char *)(uintptr_t)(msgs[i].arg.pagefault.address &
+						~(uint64_t)(gm->page_size - 1)), gm->page_size);
+		sched_yield();
+	}
+}
+
+/* The grow lock, for the service thread: its holder may be moving pages. */
+static void lock_serving(struct growmap *gm, struct uffd_backend *ub)
+{
+	while (!gm_grow_trylock(gm)) {
+		read_while_remapping(gm, ub);
+		sched_yield();
+	}
 }
 
 /* A load of placeholder: zeros, or the file's bytes below its size,
@@ -254,9 +299,9 @@ static void serve_fault(struct growmap *gm, const struct uffd_msg *msg)
 	bool store = !ub->wp || (msg->arg.pagefault.flags &
 				 (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP));
 	gm_stat_add(gm, faults, 1);
-	gm_grow_lock(gm);
+	lock_serving(gm, ub);
 	if (store)
-		answer_store(gm, page, ub->thread_id ? (pid_t)msg->arg.pagefault.feat.ptid : 0);
+		answer_store(gm, page, (pid_t)msg->arg.pagefault.feat.ptid);
 	else
 		answer_load(gm, page);
 	gm_grow_unlock(gm);
@@ -270,7 +315,7 @@ static void *service_main(void *arg)
 	struct uffd_msg msgs[UFFD_MSG_BATCH];
 	struct pollfd pfd[2] = {
 		{ .fd = ub->uffd, .events = POLLIN },
-		{ .fd = ub->stop_fd, .events = POLLIN },
+		{ .fd = ub->wake_fd, .events = POLLIN },
 	};
 	bool spin = false, poll_failed = false;
 	for (;;) {
@@ -288,8 +333,15 @@ static void *service_main(void *arg)
 					usleep(1000);
 				continue;
 			}
-			if (pfd[1].revents)
-				break;
+			if (pfd[1].revents) {
+				uint64_t v;
+				if (read(ub->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+					break;
+				if (__atomic_load_n(&ub->stopping, __ATOMIC_ACQUIRE))
+					break;
+				read_while_remapping(gm, ub);
+				continue;
+			}
 			if (pfd[0].revents & (POLLERR | POLLHUP))
 				break;
 			n = read(ub->uffd, msgs, sizeof(msgs));
@@ -318,26 +370,36 @@ static int uffd_open(struct growmap *gm, struct uffd_backend *ub)
 		return probe == -ENOSYS ? -ENOSYS : -EPERM;
 	}
 	snprintf(gm->reason, sizeof(gm->reason), "%s", uffd_mode_text[mode]);
-	ub->uffd = probe;
-	/* Missing-page faults are all the backend needs; write-protect is
-	 * asked for at registration and done without where refused. */
-	/* The faulting thread's id (Linux 4.14), where offered, is for the
-	 * last resort of answer_store(). A refused UFFDIO_API may leave the
-	 * descriptor unusable, so the second try is on a new one. */
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_THREAD_ID };
-	ub->thread_id = true;
-	if (ioctl(ub->uffd, UFFDIO_API, &api) < 0) {
-		close(ub->uffd);
-		ub->uffd = uffd_create(mode);
-		ub->thread_id = false;
-		api = (struct uffdio_api){ .api = UFFD_API, .features = 0 };
-		if (ub->uffd < 0 || ioctl(ub->uffd, UFFDIO_API, &api) < 0) {
-			snprintf(gm->reason, sizeof(gm->reason), "no userfaultfd: UFFDIO_API "
-				 "refused (%s)", strerror(ub->uffd < 0 ? -ub->uffd : errno));
-			return -EOPNOTSUPP;
-		}
+	/* UFFDIO_API answers once per descriptor: this first one tells what
+	 * the kernel offers, the second is the one used. Beyond missing-page
+	 * faults the backend needs UFFD_FEATURE_EVENT_REMAP (Linux 4.11), so
+	 * that pages go back to placeholder without an unregistered instant
+	 * (uffd_to_placeholder()), and UFFD_FEATURE_THREAD_ID (4.14), for the
+	 * last resort of answer_store(). Write-protect is asked for at
+	 * registration and done without where refused. */
+	const uint64_t need = UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_THREAD_ID;
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	int r = ioctl(probe, UFFDIO_API, &api) < 0 ? -errno : 0;
+	close(probe);
+	if (r == 0 && (api.features & need) != need) {
+		snprintf(gm->reason, sizeof(gm->reason), "no userfaultfd: the kernel "
+			 "lacks%s%s", api.features & UFFD_FEATURE_EVENT_REMAP ? "" :
+			 " UFFD_FEATURE_EVENT_REMAP", api.features & UFFD_FEATURE_THREAD_ID ?
+			 "" : " UFFD_FEATURE_THREAD_ID");
+		return -EOPNOTSUPP;
 	}
-	ub->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (r == 0) {
+		ub->uffd = uffd_create(mode);
+		r = ub->uffd;
+	}
+	api = (struct uffdio_api){ .api = UFFD_API, .features = need };
+	if (r >= 0 && ioctl(ub->uffd, UFFDIO_API, &api) < 0)
+		r = -errno;
+	if (r < 0) {
+		snprintf(gm->reason, sizeof(gm->reason), "no userfaultfd: UFFDIO_API "
+			 "refused (%s)", strerror(-r));
+		return -EOPNOTSUPP;
+	}
 	return 0;
 }
 
@@ -367,17 +429,14 @@ static void uffd_detach(struct growmap *gm)
 {
 	struct uffd_backend *ub = gm->backend;
 	if (ub->thread_running) {
-		uint64_t one = 1;
-		if (write(ub->stop_fd, &one, sizeof(one)) != sizeof(one))
-			abort();   /* an eventfd write of 1 cannot fail */
+		__atomic_store_n(&ub->stopping, true, __ATOMIC_RELEASE);
+		wake_service(ub);
 		pthread_join(ub->thread, NULL);
 	}
 	if (ub->uffd >= 0)
 		close(ub->uffd);   /* unregisters what it registered */
-	if (ub->stop_fd >= 0)
-		close(ub->stop_fd);
-	if (ub->pagemap_fd >= 0)
-		close(ub->pagemap_fd);
+	if (ub->wake_fd >= 0)
+		close(ub->wake_fd);
 	free(ub->page_buf);
 	free(ub);
 	gm->backend = NULL;
@@ -390,7 +449,7 @@ static int uffd_attach(struct growmap *gm)
 	struct uffd_backend *ub = calloc(1, sizeof(*ub));
 	if (!ub)
 		return -ENOMEM;
-	ub->uffd = ub->stop_fd = ub->pagemap_fd = -1;
+	ub->uffd = ub->wake_fd = -1;
 	gm->backend = ub;
 	ub->page_buf = aligned_alloc(gm->page_size, gm->page_size);
 	if (!ub->page_buf)
@@ -414,8 +473,8 @@ static int uffd_attach(struct growmap *gm)
 /* Starts the fault-service thread. */
 static int uffd_start(struct growmap *gm, struct uffd_backend *ub)
 {
-	ub->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (ub->stop_fd < 0)
+	ub->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ub->wake_fd < 0)
 		return -errno;
 	sigset_t all, old;
 	sigfillset(&all);
@@ -428,85 +487,40 @@ static int uffd_start(struct growmap *gm, struct uffd_backend *ub)
 	return 0;
 }
 
-/* Was the anonymous page at 'addr' written (a private copy, not the
- * shared zero page)? /proc/self/pagemap's "exclusively mapped" bit. */
-static bool anon_page_written(struct uffd_backend *ub, const char *addr, size_t ps)
-{
-	uint64_t entry = 0;
-	if (ub->pagemap_fd < 0)
-		return true;      /* cannot tell: keep it */
-	off_t off = (off_t)((uintptr_t)addr / ps * sizeof(entry));
-	if (pread(ub->pagemap_fd, &entry, sizeof(entry), off) != sizeof(entry))
-		return true;
-	return (entry >> 63 & 1) && (entry >> 56 & 1);
-}
-
-/* Copies a store that slipped into anonymous memory into the file. The
- * anonymous page started as zeros, so its non-zero bytes are the store;
- * the file's page may hold an earlier store of the same instant, which
- * its other bytes keep. (A zero byte stored in that instant over a
- * non-zero one is the one thing not kept.) */
-static void salvage_page(struct growmap *gm, const char *anon, size_t page)
-{
-	struct uffd_backend *ub = gm->backend;
-	size_t ps = gm->page_size;
-	if (gm_read_page(gm, page, ub->page_buf) < 0) {
-		gm_record_error(gm, -EIO);
-		return;
-	}
-	for (size_t i = 0; i < ps; i++)
-		if (anon[i])
-			ub->page_buf[i] = anon[i];
-	if (pwrite(gm->fd, ub->page_buf, ps, (off_t)(page * ps)) != (ssize_t)ps)
-		gm_record_error(gm, -EIO);
-}
-
 /*
- * Turns [from, to) back into registered placeholder. Between mapping the
- * anonymous memory and registering it, another thread may touch it and
- * get an ordinary anonymous page, which userfaultfd never sees. With
- * 'salvage' such a page, if it was stored into, is write-protected and
- * copied into the file (which still covers it), so the store is kept;
- * then every page is dropped so that the next access faults.
+ * Turns [from, to) back into registered placeholder with no instant in
+ * which another thread could touch it unregistered (where a load would
+ * read zeros and a store would stay in private memory, unseen): fresh
+ * anonymous memory is registered elsewhere, then moved over the pages
+ * with mremap(2), which replaces the old mapping in one step under the
+ * kernel's mmap lock and, with UFFD_FEATURE_EVENT_REMAP, keeps the
+ * registration. An access racing it meets either the file's page (the
+ * caller's second look for stored pages sees a store there) or the
+ * placeholder, whose fault waits for the grow lock the caller holds.
+ * mremap(2) returns once the REMAP event it queued has been read: the
+ * service thread, woken first, reads it (read_while_remapping()).
  */
-static int uffd_to_placeholder(struct growmap *gm, size_t from, size_t to, bool salvage)
+static int uffd_to_placeholder(struct growmap *gm, size_t from, size_t to)
 {
 	struct uffd_backend *ub = gm->backend;
 	size_t ps = gm->page_size;
-	char *at = gm->base + from * ps;
 	size_t len = (to - from) * ps;
-	int r = gm_remap(at, len, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	char *fresh = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (fresh == MAP_FAILED)
+		return -errno;
+	int r = gm_dontfork(gm, fresh, len);
 	if (r == 0)
-		r = gm_dontfork(gm, at, len);
-	if (r < 0)
-		return r;
-	r = register_range(gm, from, to);
-	if (r < 0)
-		return r;
-	if (salvage) {
-		if (ub->wp) {
-			struct uffdio_writeprotect wp = {
-				.range = { .start = (unsigned long)at, .len = len },
-				.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-			};
-			uffd_ioctl_range(ub->uffd, UFFDIO_WRITEPROTECT, &wp);
-		}
-		unsigned char vec[256];
-		for (size_t p = 0; p < to - from; p += sizeof(vec)) {
-			size_t n = to - from - p < sizeof(vec) ? to - from - p : sizeof(vec);
-			if (mincore(at + p * ps, n * ps, vec) < 0)
-				break;
-			for (size_t i = 0; i < n; i++) {
-				char *pg = at + (p + i) * ps;
-				if (!(vec[i] & 1) || !anon_page_written(ub, pg, ps))
-					continue;
-				salvage_page(gm, pg, from + p + i);
-			}
-		}
+		r = register_at(ub, fresh, len);
+	if (r == 0) {
+		__atomic_store_n(&ub->remapping, true, __ATOMIC_RELEASE);
+		wake_service(ub);
+		r = gm_move_over(fresh, len, gm->base + from * ps);
+		__atomic_store_n(&ub->remapping, false, __ATOMIC_RELEASE);
 	}
-	madvise(at, len, MADV_DONTNEED);
-	return 0;
+	if (r < 0)
+		munmap(fresh, len);
+	return r;
 }
 
 /* One run of anonymous memory the child inherited: the parent's answers
@@ -538,14 +552,12 @@ static int uffd_after_fork(struct growmap *gm)
 	struct uffd_backend *old = gm->backend;
 	if (old->uffd >= 0)
 		close(old->uffd);
-	if (old->stop_fd >= 0)
-		close(old->stop_fd);
-	if (old->pagemap_fd >= 0)
-		close(old->pagemap_fd);
+	if (old->wake_fd >= 0)
+		close(old->wake_fd);
 	struct uffd_backend *ub = calloc(1, sizeof(*ub));
 	if (!ub)
 		return -ENOMEM;
-	ub->uffd = ub->stop_fd = ub->pagemap_fd = -1;
+	ub->uffd = ub->wake_fd = -1;
 	ub->wp = old->wp;
 	gm->backend = ub;
 	free(old->page_buf);   /* the child's copies (no lock of them is taken) */

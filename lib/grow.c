@@ -76,6 +76,11 @@ void gm_grow_lock(struct growmap *gm)
 		sched_yield();
 }
 
+bool gm_grow_trylock(struct growmap *gm)
+{
+	return !__atomic_exchange_n(&gm->grow.lock, 1, __ATOMIC_ACQUIRE);
+}
+
 void gm_grow_unlock(struct growmap *gm)
 {
 	__atomic_store_n(&gm->grow.lock, 0, __ATOMIC_RELEASE);
@@ -431,7 +436,7 @@ static int settle_owned(struct growmap *gm, off_t size)
 	if (keep > gm->npages)
 		keep = gm->npages;
 	if (keep < g->mapped_end) {
-		int r = gm->ops->to_placeholder(gm, keep, g->mapped_end, false);
+		int r = gm->ops->to_placeholder(gm, keep, g->mapped_end);
 		if (r < 0)
 			return r;
 		g->mapped_end = keep;
@@ -498,7 +503,7 @@ static int settle_exact(struct growmap *gm, off_t *settled)
 	int r = 0;
 	size_t hi = g->mapped_end;
 	if (keep < hi) {
-		r = gm->ops->to_placeholder(gm, keep, hi, true);
+		r = gm->ops->to_placeholder(gm, keep, hi);
 		if (r == 0) {
 			g->mapped_end = keep;
 			for (int i = 0; i < GM_STREAMS; i++)

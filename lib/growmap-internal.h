@@ -97,11 +97,11 @@ struct gm_backend_ops {
 	/*
 	 * Turn pages [from, to) back into placeholder, whatever is mapped
 	 * there now, so that the next access faults again. Called with the
-	 * grow lock held. With 'salvage', a store that slipped into the
-	 * range while it changed hands is copied into the file rather than
-	 * dropped. Returns 0 or -errno.
+	 * grow lock held. No access by another thread may meet the pages
+	 * in between, neither the file's nor placeholder: that access would
+	 * be unseen (a store lost, a load of zeros). Returns 0 or -errno.
 	 */
-	int (*to_placeholder)(struct growmap *gm, size_t from, size_t to, bool salvage);
+	int (*to_placeholder)(struct growmap *gm, size_t from, size_t to);
 	/* Stop serving faults and release backend resources. */
 	void (*detach)(struct growmap *gm);
 	/* In the child of fork() of a range shared through growmapd, which
@@ -216,6 +216,9 @@ GM_INTERNAL struct growmap *gm_registry_first(void);
 /* range.c: the reserved address range. gm_remap(): mmap(MAP_FIXED) of
  * pages inside it while other threads use it; 0 or a negative errno. */
 GM_INTERNAL int gm_remap(void *at, size_t len, int prot, int flags, int fd, off_t off);
+/* mremap(2) of the whole mapping [from, from + len) over [to, to + len),
+ * replacing what was there in one step. */
+GM_INTERNAL int gm_move_over(void *from, size_t len, void *to);
 GM_INTERNAL int gm_range_choose(struct growmap *gm);
 GM_INTERNAL int gm_range_place(struct growmap *gm, char *at);
 GM_INTERNAL void gm_range_release(struct growmap *gm);
@@ -224,6 +227,7 @@ GM_INTERNAL void gm_range_release(struct growmap *gm);
 GM_INTERNAL void gm_grow_init(struct growmap *gm, off_t file_size);
 GM_INTERNAL int gm_map_attached(struct growmap *gm);
 GM_INTERNAL void gm_grow_lock(struct growmap *gm);
+GM_INTERNAL bool gm_grow_trylock(struct growmap *gm);
 GM_INTERNAL void gm_grow_unlock(struct growmap *gm);
 GM_INTERNAL int gm_grow_store(struct growmap *gm, size_t page, size_t *first,
 			      size_t *count);

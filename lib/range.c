@@ -33,6 +33,18 @@ int gm_remap(void *at, size_t len, int prot, int flags, int fd, off_t off)
 #endif
 }
 
+/* The same for mremap(2), which ThreadSanitizer does not follow either. */
+int gm_move_over(void *from, size_t len, void *to)
+{
+	int flags = MREMAP_MAYMOVE | MREMAP_FIXED;
+#if defined(__SANITIZE_THREAD__) && defined(SYS_mremap)
+	long r = syscall(SYS_mremap, from, len, len, flags, to);
+	return r < 0 ? -errno : 0;
+#else
+	return mremap(from, len, len, flags, to) == MAP_FAILED ? -errno : 0;
+#endif
+}
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000  /* Linux 4.17; older kernels ignore it */
 #endif

@@ -223,6 +223,11 @@ static void *wb_thread_main(void *arg)
 			 strerror(-r));
 		r = 0;
 	}
+	if (!wb->inline_sync && dirty_pages(gm) < 0 && errno == ENOSYS) {
+		size_t len = strlen(gm->reason);
+		snprintf(gm->reason + len, sizeof(gm->reason) - len,
+			 "; no cachestat(2): pages written back are not counted");
+	}
 
 	pthread_mutex_lock(&wb->lock);
 	wb->start_result = r;

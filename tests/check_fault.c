@@ -219,11 +219,12 @@ START_TEST(unmappable_refused_store_still_sigbus)
 }
 END_TEST
 
-/* A store that lands, in the instant a sync turns the pages above the
- * size it found back into placeholder, on one of those pages is kept:
- * the file gets the byte and the size covers its page (uffd: the store
- * went to fresh anonymous memory, which is copied into the file). */
-START_TEST(store_racing_a_sync_is_kept)
+/* Other threads' accesses in the instant a sync turns the pages above
+ * the size it found back into placeholder: a store that lands on one of
+ * those pages just before is kept (the file gets the byte and the size
+ * covers its page), and a load just after sees that byte, never the
+ * zeros of memory the backend does not watch yet. */
+START_TEST(access_racing_a_sync_is_kept)
 {
 	int fd = tu_tmpfile(path);
 	struct growmap *gm;
@@ -231,9 +232,10 @@ START_TEST(store_racing_a_sync_is_kept)
 	unsigned char *p = growmap_addr(gm);
 	uint32_t seeds[8] = { [0] = 3 };
 	tu_fill_page(p, 3, 0);                   /* maps a window above page 0 */
-	failshim_store_at_unmap(p + 5 * PS + 7, 0x5a);
+	failshim_race_at_unmap(p + 5 * PS + 7, 0x5a);
 	ck_assert_int_eq(growmap_sync(gm), 0);
 	ck_assert_int_eq(failshim_delivered(), 1);
+	ck_assert_int_eq(failshim_race_load(), 0x5a);
 	ck_assert_int_eq(p[5 * PS + 7], 0x5a);
 	ck_assert_int_eq(growmap_close(gm), 0);
 	ck_assert_int_eq(tu_file_size(fd), 6 * PS);
@@ -248,10 +250,10 @@ START_TEST(store_racing_a_sync_is_kept)
 }
 END_TEST
 
-/* uffd: copying such a racing store into the file fails (pwrite EIO):
- * the sync and every later one report it, and the rest is in the file
- * with the size the sync found. */
-START_TEST(racing_store_copy_error_is_sticky)
+/* uffd: when the pages cannot be moved back to placeholder (mremap
+ * fails), they stay the file's: the sync and every later one report
+ * the error, and every store is in the file. */
+START_TEST(placeholder_move_error_is_sticky)
 {
 	int fd = tu_tmpfile(path);
 	struct growmap *gm;
@@ -260,14 +262,15 @@ START_TEST(racing_store_copy_error_is_sticky)
 	uint32_t seeds[8] = { [0] = 3, [1] = 4 };
 	tu_fill_page(p, 3, 0);
 	tu_fill_page(p + PS, 4, 1);
-	failshim_store_at_unmap(p + 5 * PS, 0x5a);
-	failshim_pwrite(EIO, 1);
-	ck_assert_int_eq(growmap_sync(gm), -EIO);
-	ck_assert_int_eq(failshim_delivered(), 2);
-	ck_assert_int_eq(growmap_sync(gm), -EIO);
-	ck_assert_int_eq(growmap_clear_error(gm), -EIO);
+	failshim_mremap(ENOMEM, 1);
+	ck_assert_int_eq(growmap_sync(gm), -ENOMEM);
+	ck_assert_int_eq(failshim_delivered(), 1);
+	ck_assert_int_eq(growmap_sync(gm), -ENOMEM);
+	tu_fill_page(p + 2 * PS, 5, 2);          /* the window is the file's still */
+	seeds[2] = 5;
+	ck_assert_int_eq(growmap_clear_error(gm), -ENOMEM);
 	ck_assert_int_eq(growmap_close(gm), 0);
-	long long bad = tu_verify_file(fd, seeds, 2, 2 * PS);
+	long long bad = tu_verify_file(fd, seeds, 3, 3 * PS);
 	ck_assert_msg(bad < 0, "file differs at %lld", bad);
 	close(fd);
 	unlink(path);
@@ -291,11 +294,11 @@ int main(void)
 	tcase_add_test(tc, fdatasync_error_is_sticky_and_close_keeps_mapping);
 	tcase_add_test(tc, fallocate_error_sigbus_at_store_then_sticky);
 	tcase_add_test(tc, io_uring_failing_after_setup_falls_back);
-	tcase_add_test(tc, store_racing_a_sync_is_kept);
+	tcase_add_test(tc, access_racing_a_sync_is_kept);
 	if (strcmp(TEST_BACKEND, "uffd") == 0) {
 		tcase_add_test(tc, service_poll_error_does_not_hang_faults);
 		tcase_add_test(tc, unmappable_refused_store_still_sigbus);
-		tcase_add_test(tc, racing_store_copy_error_is_sticky);
+		tcase_add_test(tc, placeholder_move_error_is_sticky);
 	} else {
 		tcase_add_test(tc, mprotect_error_on_load_sigbus_then_sticky);
 	}

@@ -5,6 +5,9 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -16,21 +19,37 @@ static unsigned poll_nfds;
 static int fallocate_err, fallocate_left;
 static int mprotect_err, mprotect_left;
 static int mmap_err, mmap_left;
-static int pwrite_err, pwrite_left;
+static int mremap_err, mremap_left;
 static char *race_addr;
 static unsigned char race_byte;
 static int delivered;
+static pthread_t race_loader;
+static bool race_loader_started;
+static int race_loaded = -1;
+static int race_load_done;
 
-void failshim_pwrite(int err, int count)
+void failshim_mremap(int err, int count)
 {
-	__atomic_store_n(&pwrite_err, err, __ATOMIC_RELAXED);
-	__atomic_store_n(&pwrite_left, count, __ATOMIC_RELEASE);
+	__atomic_store_n(&mremap_err, err, __ATOMIC_RELAXED);
+	__atomic_store_n(&mremap_left, count, __ATOMIC_RELEASE);
 }
 
-void failshim_store_at_unmap(void *addr, unsigned char byte)
+void failshim_race_at_unmap(void *addr, unsigned char byte)
 {
 	race_byte = byte;
+	race_loaded = -1;
+	race_load_done = 0;
+	race_loader_started = false;
 	__atomic_store_n(&race_addr, (char *)addr, __ATOMIC_RELEASE);
+}
+
+int failshim_race_load(void)
+{
+	if (race_loader_started) {
+		pthread_join(race_loader, NULL);
+		race_loader_started = false;
+	}
+	return __atomic_load_n(&race_loaded, __ATOMIC_ACQUIRE);
 }
 
 void failshim_mmap_fixed_shared(int err, int count)
@@ -140,19 +159,6 @@ int mprotect(void *addr, size_t len, int prot)
 	return real(addr, len, prot);
 }
 
-ssize_t pwrite(int fd, const void *buf, size_t count, off_t off)
-{
-	static ssize_t (*real)(int, const void *, size_t, off_t);
-	if (!real)
-		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
-	int err = take(&pwrite_left, &pwrite_err);
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	return real(fd, buf, count, off);
-}
-
 /* Takes the armed racing store if [addr, addr + len) holds it. */
 static char *take_race(void *addr, size_t len)
 {
@@ -164,6 +170,58 @@ static char *take_race(void *addr, size_t len)
 		return NULL;
 	__atomic_add_fetch(&delivered, 1, __ATOMIC_ACQ_REL);
 	return at;
+}
+
+/* The other thread of an armed race: loads the byte, with the signals
+ * the signal backend's handler needs unblocked (the library's threads
+ * block them all). */
+static void *race_load(void *arg)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_UNBLOCK, &all, NULL);
+	__atomic_store_n(&race_loaded, *(volatile unsigned char *)arg, __ATOMIC_RELEASE);
+	__atomic_store_n(&race_load_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Just after the pages changed hands: the other thread's load, given up
+ * to 200 ms to finish. A backend that leaves no unseen instant makes it
+ * wait for the sync (the grow lock the caller holds), so it finishes
+ * after; one that leaves the page plain memory lets it finish now. */
+static void race_after(char *race)
+{
+	if (pthread_create(&race_loader, NULL, race_load, race) != 0)
+		return;
+	race_loader_started = true;
+	for (int i = 0; i < 200 && !__atomic_load_n(&race_load_done, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+}
+
+void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	static void *(*real)(void *, size_t, size_t, int, ...);
+	if (!real)
+		real = (void *(*)(void *, size_t, size_t, int, ...))dlsym(RTLD_NEXT, "mremap");
+	void *to = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		to = va_arg(ap, void *);
+		va_end(ap);
+	}
+	int err = take(&mremap_left, &mremap_err);
+	if (err) {
+		errno = err;
+		return MAP_FAILED;
+	}
+	char *race = to ? take_race(to, new_len) : NULL;
+	if (race)
+		*(volatile unsigned char *)race = race_byte;
+	void *r = real(old, old_len, new_len, flags, to);
+	if (race && r != MAP_FAILED)
+		race_after(race);
+	return r;
 }
 
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -181,11 +239,11 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	char *race = NULL;
 	if ((flags & (MAP_FIXED | MAP_ANONYMOUS)) == (MAP_FIXED | MAP_ANONYMOUS))
 		race = take_race(addr, len);
-	if (race && !(prot & PROT_WRITE))
+	if (race)
 		*(volatile unsigned char *)race = race_byte;
 	void *r = real(addr, len, prot, flags, fd, off);
-	if (race && (prot & PROT_WRITE) && r != MAP_FAILED)
-		*(volatile unsigned char *)race = race_byte;
+	if (race && r != MAP_FAILED)
+		race_after(race);
 	return r;
 }
 #endif /* !__SANITIZE_THREAD__ */

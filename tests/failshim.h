@@ -2,7 +2,7 @@
 /*
  * Failures on demand, for tests of the library's failure paths. The test
  * program links failshim.c, whose fdatasync(), poll(), fallocate(),
- * mprotect(), mmap() and pwrite() take the place of the C library's for
+ * mprotect(), mmap() and mremap() take the place of the C library's for
  * every caller in the process, libgrowmap included (an executable's
  * definitions come first in symbol lookup). Each passes the call on to
  * the real function unless a failure (or a racing store) is armed.
@@ -27,17 +27,20 @@ void failshim_mprotect(int err, int count);
  * 'err' (the library's mapping of the file over the range). */
 void failshim_mmap_fixed_shared(int err, int count);
 
-/* The next 'count' pwrite() calls fail with 'err'. */
-void failshim_pwrite(int err, int count);
+/* The next 'count' mremap() calls fail with 'err'. */
+void failshim_mremap(int err, int count);
 
-/* The next mmap() of anonymous memory with MAP_FIXED over a range that
- * holds 'addr' (the library turning pages back into placeholder) comes
- * with a store of 'byte' at 'addr', as if another thread stored there in
- * that instant: before the call when the new memory is PROT_NONE (the
- * page still maps the file), just after it when the new memory is
- * writable (before the library has registered it with userfaultfd).
- * Counts as one delivery. */
-void failshim_store_at_unmap(void *addr, unsigned char byte);
+/* The next mmap() of anonymous memory with MAP_FIXED, or mremap() with
+ * MREMAP_FIXED, over a range that holds 'addr' (the library turning
+ * pages back into placeholder) comes with another thread's accesses in
+ * that instant: a store of 'byte' at 'addr' just before the call (the
+ * page still maps the file), and a load of 'addr' by a new thread just
+ * after it, which failshim_race_load() returns. Counts as one delivery. */
+void failshim_race_at_unmap(void *addr, unsigned char byte);
+
+/* The byte the racing load read (after waiting for it to finish), or -1
+ * if there was none. */
+int failshim_race_load(void);
 
 /* How many armed failures have been delivered so far. */
 int failshim_delivered(void);

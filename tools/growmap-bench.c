@@ -158,6 +158,7 @@ struct run_report {
 	double disk_per_stored;/* new files: allocated bytes / stored bytes; else NAN */
 	double rss_growth_kib; /* reserve-8t: peak RSS growth, KiB; else NAN */
 	bool wb_syscall;       /* writeback was started without io_uring */
+	char mode[240];        /* growmap_backend_reason() of its mapping */
 	uint64_t wb_passes;    /* background writeback passes (growmap) */
 	uint64_t sync_requests;/* syncs through the daemon: its DATASYNC requests
 				  for the file and the fdatasync(2) calls that */
@@ -285,6 +286,7 @@ struct mapping {
 				  sync_file_range(2): io_uring was refused */
 	uint64_t wb_passes;    /* set by map_close: growmap's writeback passes
 				  before close (write_batches) */
+	char mode[240];        /* growmap_backend_reason() at open */
 };
 
 static int k2_fd = -1;
@@ -337,6 +339,7 @@ static int growmap_map_open(struct mapping *m, bool writable)
 		return -ENOTCONN;
 	}
 	m->base = growmap_addr(m->gm);
+	snprintf(m->mode, sizeof(m->mode), "%s", growmap_backend_reason(m->gm));
 	m->wb_syscall = writable && strstr(growmap_backend_reason(m->gm),
 					   "writeback started with sync_file_range(2)");
 	/* The program owns its length: it says so before the first store, so
@@ -655,6 +658,8 @@ static void timing_end(struct run_ctx *c, const struct mapping *m)
 	c->rep.faults = process_faults() - c->faults0 + (m ? m->signal_faults : 0);
 	c->rep.wb_syscall = m && m->wb_syscall;
 	c->rep.wb_passes = m ? m->wb_passes : 0;
+	if (m)
+		snprintf(c->rep.mode, sizeof(c->rep.mode), "%s", m->mode);
 }
 
 /* The run's verdict from its verification: 0, or -1 with why set. */
@@ -2229,6 +2234,29 @@ static struct run_report run_one(const struct params *p, enum workload w, enum c
 	return rep;
 }
 
+/* What each growmap contender measured: its backend and mode, as the
+ * library told the first run that reported it (growmap_backend_reason()). */
+static char measured_mode[NCONTENDERS][240];
+
+static void note_mode(enum contender c, const struct run_report *rep)
+{
+	if (rep->ok == 1 && *rep->mode && !*measured_mode[c])
+		snprintf(measured_mode[c], sizeof(measured_mode[c]), "%s", rep->mode);
+}
+
+static void print_modes(void)
+{
+	bool any = false;
+	for (int c = 0; c < NCONTENDERS; c++) {
+		if (!*measured_mode[c])
+			continue;
+		if (!any)
+			printf("\nmodes measured (growmap_backend_reason()):\n");
+		any = true;
+		printf("  %-14s %s\n", contender_name[c], measured_mode[c]);
+	}
+}
+
 /* Runs the repetitions, A B C D, A B C D, ...; returns the failed runs. */
 static int run_reps(const struct params *p, enum workload w, struct tally *t)
 {
@@ -2250,6 +2278,7 @@ static int run_reps(const struct params *p, enum workload w, struct tally *t)
 					workload_name[w], contender_name[c], rep.why);
 				failures++;
 			}
+			note_mode(c, &rep);
 			tally_add(&t[c], &rep, lat, kib);
 			free(lat);
 		}
@@ -2776,6 +2805,7 @@ int main(int argc, char **argv)
 			printf("\nplots written to %s\n", out.plot);
 	}
 	daemon_stop(failures > 0);
+	print_modes();
 	print_summary(&p, rows, results, nres);
 	printf("\n%s: %d failed verification\n", failures ? "FAILED" : "ok", failures);
 	for (size_t i = 0; i < nlats; i++)
