@@ -22,7 +22,7 @@
 enum {
 	TR_UFFD = 1 << 0,     /* the userfaultfd backend */
 	TR_SIGNAL = 1 << 1,   /* the PROT_NONE + SIGSEGV backend */
-	TR_ALONE = 1 << 2,    /* attaches without growmapd */
+	TR_ALONE = 1 << 2,    /* no growmapd but those a case starts itself */
 	TR_DAEMON = 1 << 3,   /* every attach through the growmapd the runner started */
 };
 
