@@ -61,6 +61,17 @@ static const char *mount_small_tmpfs(void)
 	return NULL;
 }
 
+/* A file of the test's own in fill_dir, emptied: a case that failed
+ * (Check ends its process with _exit, so nothing removes its files)
+ * leaves its filler, and the next case takes that space back here. */
+static int fixed_file(const char *name, char *path)
+{
+	snprintf(path, PATH_MAX, "%s/growmap-test-enospc-%s", fill_dir, name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+	return fd;
+}
+
 /* Fills fill_dir's filesystem but for 'free_pages' pages: a reserve file
  * of that many pages is allocated first, then a filler with fallocate(2)
  * in ever smaller pieces until not one page more fits, then the reserve
@@ -69,9 +80,9 @@ static const char *mount_small_tmpfs(void)
 static int fill_filesystem(unsigned free_pages, char *path)
 {
 	char reserve_path[PATH_MAX];
-	int reserve = tu_tmpfile(reserve_path);
-	int filler = tu_tmpfile(path);
-	ck_assert_int_eq(syncfs(filler), 0);   /* what earlier cases freed */
+	int filler = fixed_file("filler", path);
+	int reserve = fixed_file("reserve", reserve_path);
+	ck_assert_int_eq(syncfs(filler), 0);   /* what was freed before */
 	ck_assert_int_eq(fallocate(reserve, 0, 0, (off_t)free_pages * PS), 0);
 	for (off_t piece = (off_t)1 << 30; piece >= PS;) {
 		off_t end = tu_file_size(filler);
