@@ -15,10 +15,11 @@
 # run, default those six), CHECK_FS_TIMEOUT (seconds per program,
 # default 1200). Logs: BUILDDIR/tests/check-fs/FS/PROGRAM.log.
 #
-# A filesystem whose tool or kernel support is missing is skipped with the
-# reason printed. Exit status: 1 if any test failed (or a filesystem could
-# not be set up), else 77 if anything was skipped (the whole target when
-# not root), else 0.
+# A filesystem whose mkfs tool or kernel support is missing, or that finds
+# no loop device, is skipped with the reason printed; so is everything when
+# not root or not allowed to mount. Exit status: 1 if any test failed (or a
+# filesystem could not be set up), else 77 if anything was skipped, else 0
+# (make check-fs passes on 77 too, saying so).
 set -eu
 
 if [ $# -lt 1 ]; then
@@ -57,6 +58,17 @@ rm -rf "$logroot"
 mkdir -p "$logroot"
 mnt=
 dev=
+
+# Root without the right to mount (a container without CAP_SYS_ADMIN):
+# nothing here can run.
+mkdir "$work/probe"
+if ! mount -t tmpfs -o size=1m tmpfs "$work/probe" 2>"$logroot/probe.log"; then
+	echo "SKIP: check-fs: cannot mount filesystems here: $(tail -n 1 "$logroot/probe.log")"
+	rm -rf "$work"
+	exit 77
+fi
+umount "$work/probe"
+rmdir "$work/probe"
 
 # Unmounts and detaches the current filesystem, if any; never fails.
 teardown() {
