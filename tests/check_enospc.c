@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Out of disk space on a real small filesystem (SPEC 5): a tmpfs mounted
+ * Out of disk space on a real small filesystem: the programs
+ * check_enospc_uffd and check_enospc_signal. By default a tmpfs mounted
  * with size= in a private mount namespace of the test process. Needs
  * CAP_SYS_ADMIN; without it the program exits 77 (skip) and says why.
  *
@@ -35,13 +36,14 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "runner.h"
 #include "testutil.h"
 
 enum { FS_PAGES = 64 };   /* tmpfs size: 256 KiB */
 enum { FREE_PAGES = 16 }; /* left free for the store that growmap refuses */
 enum { GROUP = 16 };      /* fault-around group of the hole case */
 enum { HOLE_FREE_PAGES = 8 }; /* left free for it: runs out inside the group */
-static char mnt[PATH_MAX];
+static char mnt[PATH_MAX];   /* the tmpfs of this process's own, if any */
 static const char *fill_dir; /* the filesystem to fill */
 
 /* Mounts a FS_PAGES-page tmpfs on a new directory, visible only in this
@@ -55,7 +57,7 @@ static const char *mount_small_tmpfs(void)
 	snprintf(mnt, sizeof(mnt), "/tmp/growmap-enospc-%d", getpid());
 	mkdir(mnt, 0700);
 	char opts[64];
-	snprintf(opts, sizeof(opts), "size=%u", FS_PAGES * PS);
+	snprintf(opts, sizeof(opts), "size=%zu", FS_PAGES * page_size);
 	if (mount("tmpfs", mnt, "tmpfs", 0, opts) < 0)
 		return "mount -t tmpfs refused";
 	return NULL;
@@ -83,8 +85,8 @@ static int fill_filesystem(unsigned free_pages, char *path)
 	int filler = fixed_file("filler", path);
 	int reserve = fixed_file("reserve", reserve_path);
 	ck_assert_int_eq(syncfs(filler), 0);   /* what was freed before */
-	ck_assert_int_eq(fallocate(reserve, 0, 0, (off_t)free_pages * PS), 0);
-	for (off_t piece = (off_t)1 << 30; piece >= PS;) {
+	ck_assert_int_eq(fallocate(reserve, 0, 0, (off_t)free_pages * page_size), 0);
+	for (off_t piece = (off_t)1 << 30; piece >= (off_t)page_size;) {
 		off_t end = tu_file_size(filler);
 		if (fallocate(filler, 0, end, piece) == 0)
 			continue;
@@ -109,31 +111,25 @@ static bool rewrite_needs_space(int fd)
 	return sfs.f_type == BTRFS_SUPER_MAGIC;
 }
 
-static void setup(void)
-{
-	tu_select_backend();
-	tu_install_catchers();
-}
-
 /* Stores page after page (seed page + 1) from page 0 until a store gets
  * SIGBUS, at its own address; returns that page. seeds[] records what
  * was stored. */
 static size_t store_until_sigbus(unsigned char *p, uint32_t *seeds, size_t npages)
 {
-	unsigned char page[PS];
+	unsigned char page[page_size];
 	for (size_t pg = 0; pg < npages; pg++) {
 		tu_fill_page(page, (uint32_t)pg + 1, pg);
-		struct tu_access a = { .p = p + pg * PS, .value = page[0] };
+		struct tu_access a = { .p = p + pg * page_size, .value = page[0] };
 		void *addr;
 		int sig = tu_catch_signal(tu_store, &a, &addr, NULL);
 		if (sig) {
 			ck_assert_int_eq(sig, SIGBUS);
-			ck_assert_ptr_eq(addr, p + pg * PS);
+			ck_assert_ptr_eq(addr, p + pg * page_size);
 			printf("SIGBUS at the store into page %zu\n", pg);
 			fflush(stdout);
 			return pg;
 		}
-		memcpy(p + pg * PS, page, PS);
+		memcpy(p + pg * page_size, page, page_size);
 		seeds[pg] = (uint32_t)pg + 1;
 	}
 	ck_abort_msg("no SIGBUS in %zu pages although the filesystem is full", npages);
@@ -173,7 +169,7 @@ START_TEST(enospc_store_sigbus_then_sync_reports_everything_kept)
 	int fd = tu_tmpfile(path);
 	int filler = fill_filesystem(FREE_PAGES, filler_path);
 	struct growmap *gm;
-	ck_assert_int_eq(growmap_open(&gm, fd, 2 * FS_PAGES * PS, 0), 0);
+	ck_assert_int_eq(growmap_open(&gm, fd, 2 * FS_PAGES * page_size, 0), 0);
 	unsigned char *p = growmap_addr(gm);
 
 	uint32_t seeds[2 * FS_PAGES] = { 0 };
@@ -185,25 +181,25 @@ START_TEST(enospc_store_sigbus_then_sync_reports_everything_kept)
 	/* The mapping stays usable. */
 	bool rewritten = rewrite_first_page(fd, p, seeds, true);
 	ck_assert_int_eq(growmap_sync(gm), -ENOSPC);
-	long long bad = tu_verify_file(fd, seeds, 2 * FS_PAGES, (off_t)(failed_at * PS));
+	long long bad = tu_verify_file(fd, seeds, 2 * FS_PAGES, (off_t)(failed_at * page_size));
 	ck_assert_msg(bad < 0, "file differs at offset %lld", bad);
 
 	/* Free space by shrinking the file, acknowledge, and the page that
 	 * failed can be stored into now, and page 0 rewritten on btrfs. */
 	ck_assert_int_eq(growmap_clear_error(gm), -ENOSPC);
-	ck_assert_int_eq(growmap_set_size(gm, 4 * PS), 0);
+	ck_assert_int_eq(growmap_set_size(gm, 4 * page_size), 0);
 	ck_assert_int_eq(growmap_sync(gm), 0);
 	memset(seeds + 4, 0, sizeof(seeds) - 4 * sizeof(seeds[0]));
 	if (!rewritten)
 		rewrite_first_page(fd, p, seeds, false);
-	struct tu_access a = { .p = p + failed_at * PS, .value = 0x5a };
+	struct tu_access a = { .p = p + failed_at * page_size, .value = 0x5a };
 	ck_assert_int_eq(tu_catch_signal(tu_store, &a, NULL, NULL), 0);
 	ck_assert_int_eq(growmap_close(gm), 0);
-	ck_assert_int_eq(tu_file_size(fd), (off_t)((failed_at + 1) * PS));
+	ck_assert_int_eq(tu_file_size(fd), (off_t)((failed_at + 1) * page_size));
 	unsigned char c;
-	ck_assert_int_eq(pread(fd, &c, 1, (off_t)(failed_at * PS)), 1);
+	ck_assert_int_eq(pread(fd, &c, 1, (off_t)(failed_at * page_size)), 1);
 	ck_assert_int_eq(c, 0x5a);
-	bad = tu_verify_file(fd, seeds, 4, (off_t)((failed_at + 1) * PS));
+	bad = tu_verify_file(fd, seeds, 4, (off_t)((failed_at + 1) * page_size));
 	ck_assert_msg(bad < 0, "file differs at offset %lld", bad);
 	close(filler);
 	unlink(filler_path);
@@ -228,7 +224,7 @@ START_TEST(enospc_store_into_hole_gets_the_file_systems_sigbus)
 	int fd = tu_tmpfile(path);
 	int filler = fill_filesystem(HOLE_FREE_PAGES, filler_path);
 	struct growmap *gm;
-	ck_assert_int_eq(growmap_open(&gm, fd, 2 * FS_PAGES * PS, 0), 0);
+	ck_assert_int_eq(growmap_open(&gm, fd, 2 * FS_PAGES * page_size, 0), 0);
 	unsigned char *p = growmap_addr(gm);
 
 	uint32_t seeds[2 * FS_PAGES] = { 0 };
@@ -240,24 +236,25 @@ START_TEST(enospc_store_into_hole_gets_the_file_systems_sigbus)
 
 	/* No sticky error: the refusal was the file system's. */
 	ck_assert_int_eq(growmap_sync(gm), 0);
-	long long bad = tu_verify_file(fd, seeds, 2 * FS_PAGES, (off_t)(failed_at * PS));
+	long long bad = tu_verify_file(fd, seeds, 2 * FS_PAGES, (off_t)(failed_at * page_size));
 	ck_assert_msg(bad < 0, "file differs at offset %lld", bad);
 	bool rewritten = rewrite_first_page(fd, p, seeds, true);
 
 	/* Free space by cutting the filler down: page 0 (if btrfs refused
 	 * it) and the refused page are stored now. */
-	ck_assert_int_eq(ftruncate(filler, tu_file_size(filler) - GROUP * PS), 0);
+	off_t shorter = tu_file_size(filler) - (off_t)(GROUP * page_size);
+	ck_assert_int_eq(ftruncate(filler, shorter), 0);
 	ck_assert_int_eq(syncfs(filler), 0);
 	if (!rewritten)
 		rewrite_first_page(fd, p, seeds, false);
-	unsigned char page[PS];
+	unsigned char page[page_size];
 	tu_fill_page(page, 777, failed_at);
-	struct tu_access a = { .p = p + failed_at * PS, .value = page[0] };
+	struct tu_access a = { .p = p + failed_at * page_size, .value = page[0] };
 	ck_assert_int_eq(tu_catch_signal(tu_store, &a, NULL, NULL), 0);
-	memcpy(p + failed_at * PS, page, PS);
+	memcpy(p + failed_at * page_size, page, page_size);
 	seeds[failed_at] = 777;
 	ck_assert_int_eq(growmap_close(gm), 0);
-	bad = tu_verify_file(fd, seeds, 2 * FS_PAGES, (off_t)((failed_at + 1) * PS));
+	bad = tu_verify_file(fd, seeds, 2 * FS_PAGES, (off_t)((failed_at + 1) * page_size));
 	ck_assert_msg(bad < 0, "file differs at offset %lld", bad);
 	close(filler);
 	unlink(filler_path);
@@ -266,41 +263,48 @@ START_TEST(enospc_store_into_hole_gets_the_file_systems_sigbus)
 }
 END_TEST
 
-int main(void)
+/* The filesystem to fill: GROWMAP_ENOSPC_DIR's, else a small tmpfs of
+ * this process's own (root only). */
+static const char *choose_filesystem(void)
 {
+	static char why[256];
 	const char *dir = getenv("GROWMAP_ENOSPC_DIR");
-	bool own_tmpfs = !(dir && *dir);
-	if (!own_tmpfs) {
+	if (dir && *dir) {
 		printf("filling the filesystem of %s\n", dir);
-	} else if (geteuid() != 0) {
-		printf("SKIP: needs root to mount a small tmpfs\n");
-		return 77;
-	}
-	tu_require_backend();
-	if (own_tmpfs) {
-		const char *why = mount_small_tmpfs();
-		if (why) {
-			printf("SKIP: %s: %s\n", why, strerror(errno));
-			return 77;
+	} else {
+		if (geteuid() != 0)
+			return "needs root to mount a small tmpfs";
+		const char *err = mount_small_tmpfs();
+		if (err) {
+			snprintf(why, sizeof(why), "%s: %s", err, strerror(errno));
+			return why;
 		}
 		dir = mnt;
 	}
 	fill_dir = dir;
 	setenv("GROWMAP_TEST_DIR", dir, 1);
-	Suite *s = suite_create("enospc-" TEST_BACKEND);
-	TCase *tc = tcase_create("enospc");
-	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, enospc_store_sigbus_then_sync_reports_everything_kept);
-	tcase_add_test(tc, enospc_store_into_hole_gets_the_file_systems_sigbus);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (own_tmpfs) {
+	return NULL;
+}
+
+static void unmount_own_tmpfs(void)
+{
+	if (fill_dir == mnt) {
 		umount2(mnt, MNT_DETACH);
 		rmdir(mnt);
 	}
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+static const struct tr_case enospc_cases[] = {
+	TR_CASE(enospc_store_sigbus_then_sync_reports_everything_kept),
+	TR_CASE(enospc_store_into_hole_gets_the_file_systems_sigbus),
+	{ NULL }
+};
+
+static const struct tr_suite enospc_suite = {
+	.name = "enospc",
+	.cases = enospc_cases,
+	.setup = tu_install_catchers,
+	.start = choose_filesystem,
+	.finish = unmount_own_tmpfs,
+};
+TR_SUITE(enospc_suite)

@@ -20,13 +20,7 @@
 #include <linux/fs.h>
 
 size_t page_size;
-#ifdef TEST_BACKEND
-/* check_fault and check_enospc, not on the runner yet, name theirs at
- * build time. */
-const char *tu_backend = TEST_BACKEND;
-#else
 const char *tu_backend;
-#endif
 bool tu_through_daemon;
 
 __attribute__((constructor)) static void tu_init_page_size(void)

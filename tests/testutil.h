@@ -17,11 +17,6 @@
 /* The page size, sysconf(_SC_PAGESIZE), set before main(). */
 extern size_t page_size;
 
-#ifdef TEST_BACKEND
-/* check_fault.c and check_enospc.c, not on the runner yet. */
-#define PS 4096u
-#endif
-
 /* The backend under test, "uffd" or "signal" (a program's runner, or
  * stress's --backend, sets it before anything else), and whether every
  * attach goes through a growmapd the program started (tu_start_daemon). */
