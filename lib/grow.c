@@ -18,8 +18,8 @@
  * GM_CHUNK_PAGES; any other store gets its own page only, so sparse
  * stores take the disk of the pages stored and no more.
  *
- * Exact size (SPEC 3). The file may run ahead of the size the contract
- * gives by at most one window between syncs; a durable sync settles it
+ * Exact size (growmap(7), "Exact size"). The file may run ahead of it
+ * by at most one window between syncs; a durable sync settles it
  * (gm_settle_size). Two cases:
  *  - the program owns its length (growmap_set_size() was called): the
  *    size is the one it set, and nothing is tracked;
@@ -523,7 +523,7 @@ static int settle_exact(struct growmap *gm, off_t *settled)
 }
 
 /*
- * Gives the file the size the contract says, before a durable sync:
+ * Gives the file the size growmap(7) says, before a durable sync:
  * 'owned_size' when the program set one ('apply_owned'), else the exact
  * size. Runs on the writeback thread (all signals blocked). Returns 0 or
  * a negative errno, which the caller makes sticky.
@@ -534,7 +534,7 @@ int gm_settle_size(struct growmap *gm, bool apply_owned, off_t owned_size)
 		return 0;
 	off_t floor;
 	if (gm->daemon) {
-		/* Cut the file only as its only writer (SPEC 12): others
+		/* Cut the file only as its only writer: others
 		 * may have pages mapped above any size found here. */
 		if (!gm_daemon_sync_begin(gm, &floor))
 			return 1;
