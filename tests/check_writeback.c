@@ -170,6 +170,49 @@ START_TEST(writeback_without_io_uring)
 }
 END_TEST
 
+/* A kernel without cachestat(2) (before Linux 6.5), as a seccomp filter
+ * refusing it makes one: the reason says the written-pages counters are
+ * not kept, they stay 0, and every store still reaches the file. Through
+ * growmapd the client starts no writeback of its own, so the reason says
+ * nothing of it. */
+START_TEST(writeback_without_cachestat)
+{
+	int fd = new_file();
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (tu_refuse_syscall(451 /* cachestat */, ENOSYS, false) < 0)
+			_exit(10);
+		struct growmap *gm;
+		if (growmap_open(&gm, fd, 256 * page_size, 0) < 0)
+			_exit(11);
+		bool said = strstr(growmap_backend_reason(gm), "no cachestat(2)") != NULL;
+		if (said == tu_through_daemon)
+			_exit(12);
+		unsigned char *p = growmap_addr(gm);
+		for (size_t pg = 0; pg < 40; pg++)
+			tu_fill_page(p + pg * page_size, (uint32_t)pg + 1, pg);
+		struct growmap_stats st;
+		if (growmap_sync(gm) < 0 || growmap_stats(gm, &st) < 0)
+			_exit(13);
+		if (st.pages_written != 0 || st.bytes_written != 0)
+			_exit(14);
+		if (growmap_close(gm) < 0)
+			_exit(15);
+		_exit(0);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child check %d failed",
+		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	uint32_t seeds[40];
+	for (size_t pg = 0; pg < 40; pg++)
+		seeds[pg] = (uint32_t)pg + 1;
+	long long bad = tu_verify_file(fd, seeds, 40, 40 * page_size);
+	ck_assert_msg(bad < 0, "file differs at %lld", bad);
+	close(fd);
+}
+END_TEST
+
 /* The counters count what happened. */
 START_TEST(counters_report_work)
 {
@@ -208,6 +251,7 @@ static const struct tr_case writeback_cases[] = {
 	TR_CASE(background_writeback_on_dirty_limit),
 	TR_CASE(open_close_cycles_with_busy_writeback),
 	TR_CASE(writeback_without_io_uring),
+	TR_CASE(writeback_without_cachestat),
 	TR_CASE(counters_report_work),
 	{ NULL }
 };
