@@ -50,6 +50,9 @@ mkdir -p /dev/shm /tmp /mnt /sys/fs/cgroup
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
+# The memory controller for child cgroups, as systemd enables it (the
+# benchmark's memcg workload looks for it; check_crash enables it itself).
+echo +memory >/sys/fs/cgroup/cgroup.subtree_control
 ln -s /proc/self/fd /dev/fd 2>/dev/null
 
 # shellcheck disable=SC1091 # written by the host script
@@ -63,7 +66,7 @@ while [ ! -b /dev/vda ] && [ "$i" -lt 100 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
-if ! mount -t ext4 /dev/vda /mnt; then
+if ! mount -t ext4 -o discard /dev/vda /mnt; then
 	mark "ERROR cannot mount /dev/vda (ext4) on /mnt"
 	dmesg | tail -n 30
 	halt
