@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static int fdatasync_err, fdatasync_left;
@@ -92,6 +94,57 @@ int failshim_delivered(void)
 /* (Under ThreadSanitizer, whose start-up calls mmap(2) before dlsym(3)
  * can serve these, they are left out, and check_fault skips.) */
 
+/* The calls replaced, made directly: what a replacement calls where
+ * dlsym(RTLD_NEXT) finds no next definition, in a statically linked
+ * program (make check-kernels runs this one in a VM without shared
+ * libraries). */
+static int sys_fdatasync(int fd)
+{
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+static int sys_poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
+	return ppoll(fds, nfds, timeout < 0 ? NULL : &ts, NULL);
+}
+
+static int sys_fallocate(int fd, int mode, off_t offset, off_t len)
+{
+	return (int)syscall(SYS_fallocate, fd, mode, offset, len);
+}
+
+static int sys_mprotect(void *addr, size_t len, int prot)
+{
+	return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+/* (Always called with the fifth argument.) */
+static void *sys_mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	void *to = va_arg(ap, void *);
+	va_end(ap);
+	return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, to);
+}
+
+static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+/* Sets 'real', if unset, to the next definition of 'name', else to
+ * sys_name (never to NULL, even for a moment). */
+#define NEXT(real, name)                                                        \
+	do {                                                                    \
+		if (!(real)) {                                                  \
+			__typeof__(real) next_ =                                \
+				(__typeof__(real))dlsym(RTLD_NEXT, #name);      \
+			(real) = next_ ? next_ : sys_##name;                    \
+		}                                                               \
+	} while (0)
+
 /* Takes one armed failure, if any is left: its errno, else 0. */
 static int take(int *left, const int *err)
 {
@@ -108,8 +161,7 @@ static int take(int *left, const int *err)
 int fdatasync(int fd)
 {
 	static int (*real)(int);
-	if (!real)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	NEXT(real, fdatasync);
 	int err = take(&fdatasync_left, &fdatasync_err);
 	if (err) {
 		errno = err;
@@ -121,8 +173,7 @@ int fdatasync(int fd)
 int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
 	static int (*real)(struct pollfd *, nfds_t, int);
-	if (!real)
-		real = (int (*)(struct pollfd *, nfds_t, int))dlsym(RTLD_NEXT, "poll");
+	NEXT(real, poll);
 	if (nfds == __atomic_load_n(&poll_nfds, __ATOMIC_RELAXED)) {
 		int err = take(&poll_left, &poll_err);
 		if (err) {
@@ -136,8 +187,7 @@ int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 int fallocate(int fd, int mode, off_t offset, off_t len)
 {
 	static int (*real)(int, int, off_t, off_t);
-	if (!real)
-		real = (int (*)(int, int, off_t, off_t))dlsym(RTLD_NEXT, "fallocate");
+	NEXT(real, fallocate);
 	int err = take(&fallocate_left, &fallocate_err);
 	if (err) {
 		errno = err;
@@ -149,8 +199,7 @@ int fallocate(int fd, int mode, off_t offset, off_t len)
 int mprotect(void *addr, size_t len, int prot)
 {
 	static int (*real)(void *, size_t, int);
-	if (!real)
-		real = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "mprotect");
+	NEXT(real, mprotect);
 	int err = take(&mprotect_left, &mprotect_err);
 	if (err) {
 		errno = err;
@@ -201,8 +250,7 @@ static void race_after(char *race)
 void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
 	static void *(*real)(void *, size_t, size_t, int, ...);
-	if (!real)
-		real = (void *(*)(void *, size_t, size_t, int, ...))dlsym(RTLD_NEXT, "mremap");
+	NEXT(real, mremap);
 	void *to = NULL;
 	if (flags & MREMAP_FIXED) {
 		va_list ap;
@@ -227,8 +275,7 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	static void *(*real)(void *, size_t, int, int, int, off_t);
-	if (!real)
-		real = (void *(*)(void *, size_t, int, int, int, off_t))dlsym(RTLD_NEXT, "mmap");
+	NEXT(real, mmap);
 	if ((flags & (MAP_FIXED | MAP_SHARED)) == (MAP_FIXED | MAP_SHARED)) {
 		int err = take(&mmap_left, &mmap_err);
 		if (err) {
