@@ -33,7 +33,7 @@ mark() {
 # Prints a file between LOG markers, every line of it ending in a newline.
 show_log() {
 	mark "LOG $1 BEGIN"
-	sed -e 's/\r$//' "$2"
+	awk '{ sub(/\r$/, ""); print }' "$2"
 	mark "LOG $1 END"
 }
 
