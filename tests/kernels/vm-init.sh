@@ -3,7 +3,7 @@
 #
 # make check-kernels: /init of the test VM's initramfs (built by
 # tests/kernels/check-kernels.sh), run by busybox as PID 1. Mounts what
-# the tests need (proc, sys, devtmpfs, tmpfs /tmp and /dev/shm, cgroup2,
+# the tests need (proc, sys, devtmpfs, tmpfs /dev/shm, cgroup2,
 # and the ext4 disk /dev/vda on /mnt), prints what the kernel offers, runs
 # each test program with its files on the ext4 disk, and reports on the
 # serial console, every line the host reads starting "GROWMAP-KERNELS: ":
@@ -48,7 +48,10 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/shm /tmp /mnt /sys/fs/cgroup
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp stays the initramfs's own (memory already): the build tree sits
+# at its host path inside it, which may be under /tmp (a CI checkout),
+# and a tmpfs mounted there would hide the programs.
+chmod 1777 /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 # The memory controller for child cgroups, as systemd enables it (the
 # benchmark's memcg workload looks for it; check_crash enables it itself).
