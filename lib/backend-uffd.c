@@ -22,9 +22,9 @@
  * returns such pages to placeholder, so they can be tried again.
  *
  * Needs userfaultfd missing-page faults on anonymous memory, with the
- * REMAP event and the faulting thread's id (Linux 4.14); write-protect (5.7) lets loads stay loads. Without it, a load of
- * placeholder grows the file like a store until the next sync settles
- * the exact size.
+ * REMAP event and the faulting thread's id (Linux 4.14); write-protect
+ * (5.7) lets loads stay loads. Without it, a load of placeholder grows
+ * the file like a store until the next sync settles the exact size.
  */
 #include "config.h"
 

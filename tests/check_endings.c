@@ -134,10 +134,7 @@ START_TEST(fork_child_gets_no_mapping)
 			_exit(4);
 		_exit(0);
 	}
-	int status;
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "child check %d failed", WEXITSTATUS(status));
+	TU_ASSERT_CHILD_OK(pid);
 	ck_assert_str_eq(p, "parent");
 	p[page_size] = 'x';
 	ck_assert_int_eq(growmap_close(gm), 0);

@@ -179,10 +179,7 @@ START_TEST(io_uring_failing_after_setup_falls_back)
 			_exit(15);
 		_exit(0);
 	}
-	int status;
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child check %d failed",
-		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	TU_ASSERT_CHILD_OK(pid);
 	uint32_t seeds[64] = { 0 };
 	for (size_t pg = 0; pg < 64; pg += 2)
 		seeds[pg] = (uint32_t)pg + 1;

@@ -214,10 +214,7 @@ START_TEST(writeback_without_io_uring)
 			_exit(14);
 		_exit(0);
 	}
-	int status;
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child check %d failed",
-		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	TU_ASSERT_CHILD_OK(pid);
 	uint32_t seeds[80] = { [70] = 500 };
 	for (size_t pg = 0; pg < 64; pg += 3)
 		seeds[pg] = (uint32_t)pg + 1;
@@ -257,10 +254,7 @@ START_TEST(writeback_without_cachestat)
 			_exit(15);
 		_exit(0);
 	}
-	int status;
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child check %d failed",
-		      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	TU_ASSERT_CHILD_OK(pid);
 	uint32_t seeds[40];
 	for (size_t pg = 0; pg < 40; pg++)
 		seeds[pg] = (uint32_t)pg + 1;

@@ -114,4 +114,15 @@ pid_t tu_start_daemon(void);
 int tu_stop_daemon(pid_t pid);
 #endif
 
+/* In a Check test: waits for the child 'pid' and fails unless it exited
+ * with 0 (a child reports which of its checks failed as its exit code). */
+#define TU_ASSERT_CHILD_OK(pid)                                                \
+	do {                                                                   \
+		int tu_status_;                                                \
+		ck_assert_int_eq(waitpid((pid), &tu_status_, 0), (pid));       \
+		ck_assert_msg(WIFEXITED(tu_status_) && WEXITSTATUS(tu_status_) == 0, \
+			      "child check %d failed",                         \
+			      WIFEXITED(tu_status_) ? WEXITSTATUS(tu_status_) : -1); \
+	} while (0)
+
 #endif
